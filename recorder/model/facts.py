@@ -1,0 +1,64 @@
+"""What a stream's events say about their execution: start, end, status, error, outputs.
+
+Facts are gathered per stream while it is read and merged into the stored execution without ever
+downgrading it: a cut copy of a stream ingested after the full one cannot undo its terminal state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from recorder.model.events import ParsedEvent
+from recorder.model.vocabulary import INCOMPLETE, TERMINAL_STATES
+
+
+@dataclass(slots=True)
+class ExecutionFacts:
+    execution_id: str
+    run_id: str | None = None
+    external_id: str | None = None
+    started_at_us: int | None = None  # WORKFLOW INITIATED ts
+    earliest_ts_us: int | None = None  # fallback start when INITIATED was not received
+    terminal_state: str | None = None
+    ended_at_us: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    outputs: Any = None
+
+    @property
+    def status(self) -> str:
+        return self.terminal_state or INCOMPLETE
+
+    @property
+    def start_us(self) -> int | None:
+        return self.started_at_us if self.started_at_us is not None else self.earliest_ts_us
+
+    def observe(self, event: ParsedEvent) -> None:
+        body = event.body
+        if self.run_id is None and isinstance(body.get("run_id"), str):
+            self.run_id = body["run_id"]
+        if self.external_id is None and isinstance(body.get("external_id"), str):
+            self.external_id = body["external_id"]
+        if event.ts_us is not None and (self.earliest_ts_us is None or event.ts_us < self.earliest_ts_us):
+            self.earliest_ts_us = event.ts_us
+        if event.type != "WORKFLOW":
+            return
+        if event.state == "INITIATED" and self.started_at_us is None:
+            self.started_at_us = event.ts_us
+        elif event.state in TERMINAL_STATES and self.terminal_state is None:
+            self._terminate(event)
+
+    def _terminate(self, event: ParsedEvent) -> None:
+        data = event.body.get("data") or {}
+        self.terminal_state = event.state
+        self.ended_at_us = event.ts_us
+        error = data.get("error")
+        if isinstance(error, dict):
+            self.error_code = _text(error.get("code"))
+            self.error_message = _text(error.get("message"))
+        self.outputs = data.get("outputs")
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

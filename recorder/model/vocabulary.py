@@ -1,0 +1,63 @@
+"""The closed sets of the wire format (SCHEMA.md, sections B.1 to B.7).
+
+A value outside these sets is not an error: Vellum adds node types and states over time. The parser
+stores such events and flags them, so a reader can find schema drift with one query.
+"""
+
+EVENT_TYPES = frozenset({"WORKFLOW", "NODE"})
+
+WORKFLOW_STATES = frozenset({"INITIATED", "STREAMING", "FULFILLED", "REJECTED", "PENDING"})
+NODE_STATES = frozenset({"INITIATED", "STREAMING", "FULFILLED", "REJECTED"})
+TERMINAL_STATES = frozenset({"FULFILLED", "REJECTED"})
+
+NODE_TYPES = frozenset(
+    {
+        "PROMPT",
+        "SEARCH",
+        "TEMPLATING",
+        "CODE_EXECUTION",
+        "CONDITIONAL",
+        "API",
+        "TERMINAL",
+        "MERGE",
+        "SUBWORKFLOW",
+        "METRIC",
+        "MAP",
+    }
+)
+
+# Union of every tagged value type the client knows, across inputs, outputs and node values (B.7).
+VALUE_TYPES = frozenset(
+    {
+        "STRING",
+        "NUMBER",
+        "JSON",
+        "CHAT_HISTORY",
+        "SEARCH_RESULTS",
+        "ERROR",
+        "ARRAY",
+        "FUNCTION_CALL",
+        "THINKING",
+        "SECRET",
+        "AUDIO",
+        "VIDEO",
+        "IMAGE",
+        "DOCUMENT",
+    }
+)
+
+# The status an execution has while no terminal WORKFLOW event was recorded for it.
+INCOMPLETE = "INCOMPLETE"
+
+
+class Flag:
+    """Names of the flags an event can carry; stored comma-separated in `events.flags`."""
+
+    UNKNOWN_TYPE = "unknown_type"
+    UNKNOWN_STATE = "unknown_state"
+    UNKNOWN_NODE_TYPE = "unknown_node_type"
+    UNKNOWN_VALUE_TYPE = "unknown_value_type"
+    MISSING_TS = "missing_ts"
+    BAD_TS = "bad_ts"
+    NAIVE_TS = "naive_ts"
+    SCHEMA_DRIFT = "schema_drift"

@@ -1,0 +1,81 @@
+"""Idempotent bulk inserts: the one place where the two engines differ.
+
+The database enforces uniqueness (natural keys, ON CONFLICT DO NOTHING); code never checks first.
+
+- SQLite: a Core executemany of `INSERT ... ON CONFLICT DO NOTHING` in the caller's transaction.
+- PostgreSQL: COPY straight into the table inside a savepoint, the fastest path there is. A fresh
+  batch (the normal case) never conflicts; when one does (a stream ingested again), the savepoint
+  is rolled back and the batch goes COPY -> temporary staging table -> INSERT ... SELECT ... ON
+  CONFLICT DO NOTHING, which skips exactly the rows already stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+from sqlalchemy.dialects import postgresql, sqlite
+
+from recorder.store.schema import Event
+
+EVENT_COLUMNS: tuple[str, ...] = tuple(column.name for column in Event.__table__.columns)
+
+
+def insert_ignore(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert rows, skipping those whose key is already stored; returns how many were new."""
+    if not rows:
+        return 0
+    dialect = connection.dialect.name
+    if dialect == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        statement = sqlite.insert(table).on_conflict_do_nothing()
+    else:  # pragma: no cover - the store supports exactly these two engines
+        raise NotImplementedError(f"unsupported database engine: {dialect}")
+    return max(connection.execute(statement, list(rows)).rowcount, 0)
+
+
+def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+    """Insert event rows (tuples in EVENT_COLUMNS order), skipping stored ones; returns new rows."""
+    if not rows:
+        return 0
+    if connection.dialect.name == "postgresql":
+        return _copy_events_postgresql(connection, rows)
+    return insert_ignore(connection, Event.__table__, [dict(zip(EVENT_COLUMNS, row)) for row in rows])
+
+
+_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
+_COPY_EVENTS = f"COPY events ({_COLUMN_LIST}) FROM STDIN"
+_CREATE_STAGING = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS events_staging "
+    "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_COPY_STAGING = f"COPY events_staging ({_COLUMN_LIST}) FROM STDIN"
+_MERGE_STAGING = (
+    f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM events_staging "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+def _copy_events_postgresql(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+    from psycopg import errors
+
+    driver = connection.connection.driver_connection
+    savepoint = connection.begin_nested()
+    try:
+        with driver.cursor() as cursor, cursor.copy(_COPY_EVENTS) as copy:
+            for row in rows:
+                copy.write_row(row)
+        savepoint.commit()
+        return len(rows)
+    except errors.UniqueViolation:
+        savepoint.rollback()
+    with driver.cursor() as cursor:
+        cursor.execute(_CREATE_STAGING)
+        cursor.execute("TRUNCATE events_staging")
+        with cursor.copy(_COPY_STAGING) as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(_MERGE_STAGING)
+        return max(cursor.rowcount, 0)

@@ -1,0 +1,87 @@
+"""Reading the store: executions, their events in stream order, recordings and rejects.
+
+Point lookups go through the indexes the schema declares; fleet-wide analysis belongs to
+recorder.analytics, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from recorder.store.schema import Event, Execution, Recording, Reject
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionFilter:
+    deployment: str | None = None  # name or id
+    status: str | None = None
+    since_us: int | None = None
+    until_us: int | None = None
+    limit: int | None = 100
+
+
+def list_executions(engine: Engine, where: ExecutionFilter = ExecutionFilter()) -> Sequence[Execution]:
+    """Executions, newest first."""
+    query = select(Execution)
+    if where.deployment:
+        query = query.where(
+            (Execution.workflow_deployment_name == where.deployment) | (Execution.workflow_deployment_id == where.deployment)
+        )
+    if where.status:
+        query = query.where(Execution.status == where.status.upper())
+    if where.since_us is not None:
+        query = query.where(Execution.started_at_us >= where.since_us)
+    if where.until_us is not None:
+        query = query.where(Execution.started_at_us < where.until_us)
+    query = query.order_by(Execution.started_at_us.desc().nulls_last(), Execution.execution_id)
+    if where.limit:
+        query = query.limit(where.limit)
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(query).all()
+
+
+def get_execution(engine: Engine, execution_id: str) -> Execution | None:
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Execution, execution_id)
+
+
+def find_execution_ids(engine: Engine, prefix: str, limit: int = 5) -> list[str]:
+    """Ids starting with `prefix`, so a user can type the first characters of a UUID."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = select(Execution.execution_id).where(Execution.execution_id.like(f"{escaped}%", escape="\\")).limit(limit)
+    with engine.connect() as connection:
+        return list(connection.execute(query).scalars())
+
+
+def events_of(engine: Engine, execution_id: str) -> Sequence[Event]:
+    """The execution's events in stream order."""
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(select(Event).where(Event.execution_id == execution_id).order_by(Event.position)).all()
+
+
+def get_recording(engine: Engine, recording_id: int) -> Recording | None:
+    with Session(engine, expire_on_commit=False) as session:
+        return session.get(Recording, recording_id)
+
+
+def recordings_of(engine: Engine, execution_id: str) -> Sequence[Recording]:
+    """Recordings that carried events of the execution (or described it by their request)."""
+    carried = select(Event.recording_id).where(Event.execution_id == execution_id).distinct()
+    described = select(Execution.recording_id).where(Execution.execution_id == execution_id)
+    query = select(Recording).where(Recording.id.in_(carried) | Recording.id.in_(described)).order_by(Recording.id)
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(query).all()
+
+
+def rejects_of(engine: Engine, recording_ids: Sequence[int] | None = None, limit: int | None = None) -> Sequence[Reject]:
+    query = select(Reject).order_by(Reject.recording_id, Reject.position)
+    if recording_ids is not None:
+        query = query.where(Reject.recording_id.in_(recording_ids))
+    if limit:
+        query = query.limit(limit)
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(query).all()

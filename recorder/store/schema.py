@@ -1,0 +1,130 @@
+"""The one schema, for SQLite and PostgreSQL alike. Alembic migrations create it; never `create_all`.
+
+Times are integer microseconds since the Unix epoch, UTC (`*_us` columns): exact on every engine
+and in DuckDB. Where a value exists twice, the verbatim event text (`events.raw`) is authoritative;
+every other event column, and everything in `executions`, is derived from it (plus the request).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# Stable constraint names, so migrations can address them identically on both engines.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+Id = String(128)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Recording(Base):
+    """One consumed response body: where it came from, the request, and how it ended."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(Text)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
+    started_at_us: Mapped[int] = mapped_column(BigInteger)
+    ended_at_us: Mapped[int | None] = mapped_column(BigInteger)
+    # in_progress | complete | cut | http_error | connection_error | interrupted
+    outcome: Mapped[str] = mapped_column(String(32))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    line_count: Mapped[int] = mapped_column(Integer, default=0)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+    duplicate_count: Mapped[int] = mapped_column(Integer, default=0)
+    reject_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Whitespace-only lines as [[position, text], ...] and whether the body ended in "\n": with
+    # events and rejects, enough to rebuild the received body byte for byte.
+    blank_lines: Mapped[list[Any] | None] = mapped_column(JSON)
+    ends_with_newline: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set once the body is complete; the same body ingested again is recognised by it.
+    body_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+
+
+class Execution(Base):
+    """One workflow execution: what the request asked for and what its events say happened."""
+
+    __tablename__ = "executions"
+
+    execution_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    recording_id: Mapped[int | None] = mapped_column(ForeignKey("recordings.id"))
+    workflow_deployment_id: Mapped[str | None] = mapped_column(Id)
+    workflow_deployment_name: Mapped[str | None] = mapped_column(Text)
+    release_tag: Mapped[str | None] = mapped_column(Text)
+    external_id: Mapped[str | None] = mapped_column(Text, index=True)
+    run_id: Mapped[str | None] = mapped_column(Id)
+    previous_execution_id: Mapped[str | None] = mapped_column(Id, index=True)
+    # Furthest recorded ancestor along previous_execution_id (itself when it has none recorded).
+    root_execution_id: Mapped[str] = mapped_column(Id, index=True)
+    metadata_: Mapped[Any] = mapped_column("metadata", JsonDocument, nullable=True)
+    inputs: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
+    # The terminal WORKFLOW state (FULFILLED, REJECTED, ...) or INCOMPLETE.
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    started_at_us: Mapped[int | None] = mapped_column(BigInteger)
+    ended_at_us: Mapped[int | None] = mapped_column(BigInteger)
+    error_code: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    outputs: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
+    event_count: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (
+        Index("ix_executions_deployment_started", "workflow_deployment_name", "started_at_us"),
+        Index("ix_executions_started_at_us", "started_at_us"),
+    )
+
+
+class Event(Base):
+    """One received event line, verbatim, with the fields queries filter and group on."""
+
+    __tablename__ = "events"
+
+    # The natural key: a line's place in its execution's stream. Ingesting a stream again
+    # collides here and adds nothing.
+    execution_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recording_id: Mapped[int] = mapped_column(Integer)
+    type: Mapped[str] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
+    ts_us: Mapped[int | None] = mapped_column(BigInteger)
+    received_at_us: Mapped[int] = mapped_column(BigInteger)
+    event_id: Mapped[str | None] = mapped_column(Text)
+    node_id: Mapped[str | None] = mapped_column(Text)
+    node_result_id: Mapped[str | None] = mapped_column(Text, index=True)
+    node_type: Mapped[str | None] = mapped_column(Text)
+    source_execution_id: Mapped[str | None] = mapped_column(Text)
+    # Comma-separated names from recorder.model.vocabulary.Flag; NULL for a clean event.
+    flags: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+
+
+class Reject(Base):
+    """A line that could not be read as an event, kept verbatim for inspection."""
+
+    __tablename__ = "rejects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    recording_id: Mapped[int] = mapped_column(ForeignKey("recordings.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    raw: Mapped[str] = mapped_column(Text)
+    # The exact bytes when `raw` could not hold them (invalid UTF-8, NUL); authoritative then.
+    raw_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
+    received_at_us: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (UniqueConstraint("recording_id", "position"),)

@@ -1,0 +1,78 @@
+"""The JSON shapes of stored rows, shared by `--json` output and the Python API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recorder.model.events import load_json
+from recorder.model.timestamps import us_to_iso
+from recorder.store.schema import Event, Execution, Recording, Reject
+
+
+def duration_ms(start_us: int | None, end_us: int | None) -> float | None:
+    if start_us is None or end_us is None:
+        return None
+    return (end_us - start_us) / 1000
+
+
+def execution_to_dict(execution: Execution) -> dict[str, Any]:
+    return {
+        "execution_id": execution.execution_id,
+        "workflow_deployment_name": execution.workflow_deployment_name,
+        "workflow_deployment_id": execution.workflow_deployment_id,
+        "release_tag": execution.release_tag,
+        "external_id": execution.external_id,
+        "run_id": execution.run_id,
+        "previous_execution_id": execution.previous_execution_id,
+        "root_execution_id": execution.root_execution_id,
+        "status": execution.status,
+        "started_at": us_to_iso(execution.started_at_us),
+        "ended_at": us_to_iso(execution.ended_at_us),
+        "duration_ms": duration_ms(execution.started_at_us, execution.ended_at_us),
+        "event_count": execution.event_count,
+        "error_code": execution.error_code,
+        "error_message": execution.error_message,
+        "metadata": execution.metadata_,
+    }
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """An event as received (parsed from its verbatim text) with where and when it was recorded."""
+    return {
+        "position": event.position,
+        "type": event.type,
+        "state": event.state,
+        "ts": us_to_iso(event.ts_us),
+        "received_at": us_to_iso(event.received_at_us),
+        "node_id": event.node_id,
+        "node_result_id": event.node_result_id,
+        "node_type": event.node_type,
+        "source_execution_id": event.source_execution_id,
+        "flags": event.flags.split(",") if event.flags else [],
+        "event": load_json(event.raw),
+    }
+
+
+def recording_to_dict(recording: Recording) -> dict[str, Any]:
+    return {
+        "recording_id": recording.id,
+        "source": recording.source,
+        "outcome": recording.outcome,
+        "http_status": recording.http_status,
+        "error": recording.error,
+        "started_at": us_to_iso(recording.started_at_us),
+        "ended_at": us_to_iso(recording.ended_at_us),
+        "line_count": recording.line_count,
+        "event_count": recording.event_count,
+        "duplicate_count": recording.duplicate_count,
+        "reject_count": recording.reject_count,
+    }
+
+
+def reject_to_dict(reject: Reject) -> dict[str, Any]:
+    return {
+        "recording_id": reject.recording_id,
+        "position": reject.position,
+        "reason": reject.reason,
+        "raw": reject.raw,
+    }

@@ -1,0 +1,239 @@
+"""Writing one consumed stream into the store, line by line, in small durable batches.
+
+The same writer serves bulk ingest (large batches, no time bound) and the live consumer (a few
+dozen events or a fraction of a second, whichever comes first), so both paths store identical rows.
+A process killed between batches loses at most the open batch; what was committed stays, and the
+recording is left `in_progress` with its lines so far.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from recorder.model.events import ParsedEvent, RejectedLine, parse_line
+from recorder.model.facts import ExecutionFacts
+from recorder.model.lines import RawLine
+from recorder.model.request import RecordedRequest
+from recorder.model.timestamps import now_us
+from recorder.store.bulk import insert_events, insert_ignore
+from recorder.store.executions import sync_executions
+from recorder.store.schema import Execution, Recording, Reject
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+
+class Outcome:
+    """How a recording ended (`recordings.outcome`)."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+    CUT = "cut"
+    HTTP_ERROR = "http_error"
+    CONNECTION_ERROR = "connection_error"
+    INTERRUPTED = "interrupted"
+
+
+@dataclass(frozen=True, slots=True)
+class FlushPolicy:
+    """When buffered lines are committed: after `max_events` lines or `max_delay_s` seconds."""
+
+    max_events: int = 50
+    max_delay_s: float | None = 0.1
+
+    @classmethod
+    def bulk(cls) -> FlushPolicy:
+        return cls(max_events=10_000, max_delay_s=None)
+
+
+@dataclass(slots=True)
+class RecordingResult:
+    """What one recorded stream added to the store."""
+
+    recording_id: int
+    outcome: str
+    lines: int
+    events_stored: int
+    duplicates: int
+    rejects: int
+    execution_ids: list[str] = field(default_factory=list)
+    # Set when the identical body was recorded before; this run then added nothing.
+    already_recorded_as: int | None = None
+
+
+class RecordingWriter:
+    """Stores the lines of one stream as they come. Use `Store.writer(...)` to make one."""
+
+    def __init__(self, engine: Engine, *, source: str, request: RecordedRequest | None, policy: FlushPolicy) -> None:
+        self._engine = engine
+        self._request = request
+        self._policy = policy
+        self._sha = hashlib.sha256()
+        self._event_rows: list[tuple[Any, ...]] = []
+        self._reject_rows: list[dict[str, Any]] = []
+        self._touched: dict[str, ExecutionFacts] = {}
+        self._facts: dict[str, ExecutionFacts] = {}
+        self._blank_lines: list[list[Any]] = []
+        self._oldest_pending: float | None = None
+        self._lines = self._events = self._duplicates = self._rejects = 0
+        self._ends_with_newline = True
+        self._finished = False
+        with engine.begin() as connection:
+            self.recording_id: int = connection.execute(
+                insert(Recording).values(
+                    source=source,
+                    request=None if request is None else request.body,
+                    started_at_us=now_us(),
+                    outcome=Outcome.IN_PROGRESS,
+                    line_count=0,
+                    event_count=0,
+                    duplicate_count=0,
+                    reject_count=0,
+                    ends_with_newline=True,
+                )
+            ).inserted_primary_key[0]
+
+    @property
+    def pending(self) -> int:
+        """Lines received but not yet committed."""
+        return len(self._event_rows) + len(self._reject_rows)
+
+    def add(self, line: RawLine, received_at_us: int | None = None) -> ParsedEvent | RejectedLine | None:
+        """Take one line; commits a batch when the flush policy says so. Returns what the line was."""
+        received_at_us = received_at_us if received_at_us is not None else now_us()
+        self._sha.update(line.data)
+        if line.terminated:
+            self._sha.update(b"\n")
+        self._ends_with_newline = line.terminated
+        self._lines = max(self._lines, line.position + 1)
+        parsed = parse_line(line)
+        if parsed is None:
+            if line.data:
+                self._blank_lines.append([line.position, line.data.decode("utf-8", errors="replace")])
+            return None
+        if isinstance(parsed, RejectedLine):
+            self._reject_rows.append(
+                {
+                    "recording_id": self.recording_id,
+                    "position": parsed.position,
+                    "reason": parsed.reason,
+                    "raw": parsed.raw,
+                    "raw_bytes": parsed.raw_bytes,
+                    "received_at_us": received_at_us,
+                }
+            )
+        else:
+            self._event_rows.append(_event_row(parsed, self.recording_id, received_at_us))
+            facts = self._facts.get(parsed.execution_id)
+            if facts is None:
+                facts = self._facts[parsed.execution_id] = ExecutionFacts(parsed.execution_id)
+            facts.observe(parsed)
+            self._touched[parsed.execution_id] = facts
+        if self._oldest_pending is None:
+            self._oldest_pending = time.monotonic()
+        if self.pending >= self._policy.max_events or self.flush_due():
+            self.flush()
+        return parsed
+
+    def add_all(self, lines: Iterable[RawLine]) -> None:
+        for line in lines:
+            self.add(line)
+
+    def flush_due(self) -> bool:
+        """Whether the oldest uncommitted line has waited longer than the policy allows."""
+        if self._oldest_pending is None or self._policy.max_delay_s is None:
+            return False
+        return time.monotonic() - self._oldest_pending >= self._policy.max_delay_s
+
+    def flush(self) -> None:
+        """Commit everything received so far, in one transaction."""
+        with self._engine.begin() as connection:
+            inserted = insert_events(connection, self._event_rows)
+            self._events += inserted
+            self._duplicates += len(self._event_rows) - inserted
+            self._rejects += insert_ignore(connection, Reject.__table__, self._reject_rows)
+            if self._touched:
+                sync_executions(connection, list(self._touched.values()), recording_id=self.recording_id, request=self._request)
+            connection.execute(update(Recording).where(Recording.id == self.recording_id).values(**self._progress()))
+        self._event_rows.clear()
+        self._reject_rows.clear()
+        self._touched.clear()
+        self._oldest_pending = None
+
+    def finish(self, outcome: str = Outcome.COMPLETE, *, http_status: int | None = None, error: str | None = None) -> RecordingResult:
+        """Commit the rest and say how the stream ended."""
+        if self._finished:
+            raise RuntimeError("this recording is already finished")
+        self.flush()
+        self._finished = True
+        values = {"outcome": outcome, "ended_at_us": now_us(), "http_status": http_status, "error": error}
+        result = RecordingResult(
+            recording_id=self.recording_id,
+            outcome=outcome,
+            lines=self._lines,
+            events_stored=self._events,
+            duplicates=self._duplicates,
+            rejects=self._rejects,
+            execution_ids=list(self._facts),
+        )
+        try:
+            with self._engine.begin() as connection:
+                connection.execute(
+                    update(Recording).where(Recording.id == self.recording_id).values(body_sha256=self._sha.hexdigest(), **values)
+                )
+        except IntegrityError:
+            result.already_recorded_as = self._fold_into_earlier_recording()
+            result.rejects = 0
+        return result
+
+    def _progress(self) -> dict[str, Any]:
+        return {
+            "line_count": self._lines,
+            "event_count": self._events,
+            "duplicate_count": self._duplicates,
+            "reject_count": self._rejects,
+            "blank_lines": self._blank_lines or None,
+            "ends_with_newline": self._ends_with_newline,
+        }
+
+    def _fold_into_earlier_recording(self) -> int:
+        """The same body was recorded before: keep that recording, give it this request if it had
+        none, and remove this one (its events were all duplicates; its rejects repeat the earlier)."""
+        with self._engine.begin() as connection:
+            earlier = connection.execute(
+                select(Recording.id, Recording.request).where(Recording.body_sha256 == self._sha.hexdigest())
+            ).one()
+            if earlier.request is None and self._request is not None:
+                connection.execute(update(Recording).where(Recording.id == earlier.id).values(request=self._request.body))
+            connection.execute(
+                update(Execution).where(Execution.recording_id == self.recording_id).values(recording_id=earlier.id)
+            )
+            connection.execute(Reject.__table__.delete().where(Reject.recording_id == self.recording_id))
+            connection.execute(Recording.__table__.delete().where(Recording.id == self.recording_id))
+        return earlier.id
+
+
+def _event_row(event: ParsedEvent, recording_id: int, received_at_us: int) -> tuple[Any, ...]:
+    # Order must match recorder.store.bulk.EVENT_COLUMNS (the table's column order).
+    return (
+        event.execution_id,
+        event.position,
+        recording_id,
+        event.type,
+        event.state,
+        event.ts_us,
+        received_at_us,
+        event.event_id,
+        event.node_id,
+        event.node_result_id,
+        event.node_type,
+        event.source_execution_id,
+        event.flags_text,
+        event.raw,
+    )
