@@ -1,0 +1,1 @@
+"""The `recorder` command: parses options, calls recorder.api, prints tables or JSON."""

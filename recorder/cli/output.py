@@ -1,0 +1,55 @@
+"""Printing: rich tables for people on stdout, JSON for scripts on stdout, progress and notes on stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any
+
+import orjson
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+def _width() -> int | None:
+    # Rich falls back to 80 columns when piped, which truncates ids in tables; logs and pagers
+    # are wider than that.
+    return None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+
+
+stdout = Console(highlight=False, soft_wrap=False, width=_width())
+stderr = Console(stderr=True, highlight=False)
+
+
+def print_json(value: Any) -> None:
+    """Machine-readable output: one JSON document on stdout."""
+    sys.stdout.buffer.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
+    sys.stdout.buffer.flush()
+
+
+def byte_progress() -> Progress:
+    """A progress bar over bytes read, on stderr, hidden when stderr is not a terminal."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    )
+
+
+def short(identifier: str | None, width: int = 8) -> str:
+    """The first characters of an id: enough to tell ids apart on screen, and a valid prefix."""
+    return "" if identifier is None else identifier[:width]
+
+
+STATUS_STYLES = {"FULFILLED": "green", "REJECTED": "red", "INCOMPLETE": "yellow"}
+
+
+def styled_status(status: str | None) -> str:
+    if status is None:
+        return ""
+    style = STATUS_STYLES.get(status, "magenta")
+    return f"[{style}]{status}[/{style}]"
