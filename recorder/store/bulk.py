@@ -28,12 +28,13 @@ def insert_ignore(connection: Connection, table: Table, rows: Sequence[dict[str,
         return 0
     dialect = connection.dialect.name
     if dialect == "postgresql":
-        statement = postgresql.insert(table).on_conflict_do_nothing()
-    elif dialect == "sqlite":
+        # psycopg's executemany reports no rowcount; RETURNING yields exactly the inserted rows.
+        statement = postgresql.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+        return len(connection.execute(statement, list(rows)).all())
+    if dialect == "sqlite":
         statement = sqlite.insert(table).on_conflict_do_nothing()
-    else:  # pragma: no cover - the store supports exactly these two engines
-        raise NotImplementedError(f"unsupported database engine: {dialect}")
-    return max(connection.execute(statement, list(rows)).rowcount, 0)
+        return max(connection.execute(statement, list(rows)).rowcount, 0)
+    raise NotImplementedError(f"unsupported database engine: {dialect}")
 
 
 def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
