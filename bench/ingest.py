@@ -115,12 +115,18 @@ def prepare_workload(workdir: Path, events: int, seed: int) -> tuple[Path, Path,
     return body, index, meta
 
 
-def iter_parsed_batches(body_path: str, batch_size: int) -> Iterator[tuple[list[ParsedEvent], int]]:
-    """The body's events in batches of `batch_size`, read and parsed by recorder's own code, with
-    how many lines were read so far. Lines that are not events would be rejects; there are none in
-    the workload, so meeting one is an error (the writer would batch it differently)."""
-    batch: list[ParsedEvent] = []
+def iter_row_batches(
+    body_path: str, batch_size: int, recording_id: int, observe: Callable[[ParsedEvent], None] | None = None
+) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
+    """The body's events as `events` rows (the tuples RecordingWriter stores), in batches of
+    `batch_size`, with how many lines were read so far; read and parsed by recorder's own code.
+
+    Only the rows are kept (no parsed bodies), so the batches hold what the writer holds. Lines that
+    are not events would be rejects; the workload has none, so meeting one is an error.
+    """
+    rows: list[tuple[Any, ...]] = []
     lines_seen = 0
+    received_at_us = now_us()
     with open(body_path, "rb") as handle:
         for line in iter_lines(iter(lambda: handle.read(CHUNK_SIZE), b"")):
             lines_seen = line.position + 1
@@ -129,12 +135,15 @@ def iter_parsed_batches(body_path: str, batch_size: int) -> Iterator[tuple[list[
                 continue
             if isinstance(parsed, RejectedLine):
                 raise RuntimeError(f"line {line.position} of the workload is a reject: {parsed.reason}")
-            batch.append(parsed)
-            if len(batch) >= batch_size:
-                yield batch, lines_seen
-                batch = []
-    if batch:
-        yield batch, lines_seen
+            if observe is not None:
+                observe(parsed)
+            rows.append(_event_row(parsed, recording_id, received_at_us))
+            if len(rows) >= batch_size:
+                yield rows, lines_seen
+                rows = []
+                received_at_us = now_us()
+    if rows:
+        yield rows, lines_seen
 
 
 # -- phases: each runs in a fresh interpreter and returns a plain dict ---------------------------------
@@ -193,20 +202,22 @@ def phase_recorder_store_only(url: str, body_path: str) -> Result:
         policy = FlushPolicy.bulk()
         writer = store.writer(source=f"file:{body_path}", policy=policy)
         facts: dict[str, ExecutionFacts] = {}
+        touched: dict[str, ExecutionFacts] = {}
+
+        def observe(event: ParsedEvent) -> None:
+            # What RecordingWriter.add does per line besides parsing and laying out the row.
+            item = facts.get(event.execution_id)
+            if item is None:
+                item = facts[event.execution_id] = ExecutionFacts(event.execution_id)
+            item.observe(event)
+            touched[event.execution_id] = item
+
         seconds = 0.0
-        for events, lines_seen in iter_parsed_batches(body_path, policy.max_events):
-            # What RecordingWriter.add accumulates per line, done here untimed.
-            received_at_us = now_us()
-            touched: dict[str, ExecutionFacts] = {}
-            for event in events:
-                item = facts.get(event.execution_id)
-                if item is None:
-                    item = facts[event.execution_id] = ExecutionFacts(event.execution_id)
-                item.observe(event)
-                touched[event.execution_id] = item
-            writer._event_rows.extend(_event_row(event, writer.recording_id, received_at_us) for event in events)
+        for rows, lines_seen in iter_row_batches(body_path, policy.max_events, writer.recording_id, observe):
+            writer._event_rows.extend(rows)
             writer._touched.update(touched)
             writer._lines = lines_seen
+            touched.clear()
             start = time.perf_counter()
             writer.flush()
             seconds += time.perf_counter() - start
@@ -261,9 +272,7 @@ def phase_raw_sqlite(url: str, body_path: str, batch_size: int) -> Result:
     events = 0
     seconds = 0.0
     try:
-        for parsed, _ in iter_parsed_batches(body_path, batch_size):
-            received_at_us = now_us()
-            rows = [_event_row(event, 1, received_at_us) for event in parsed]
+        for rows, _ in iter_row_batches(body_path, batch_size, recording_id=1):
             start = time.perf_counter()
             connection.execute("BEGIN")
             connection.executemany(statement, rows)
@@ -284,9 +293,7 @@ def phase_raw_postgresql(url: str, body_path: str, batch_size: int) -> Result:
     events = 0
     seconds = 0.0
     with psycopg.connect(libpq_url(url)) as connection:
-        for parsed, _ in iter_parsed_batches(body_path, batch_size):
-            received_at_us = now_us()
-            rows = [_event_row(event, 1, received_at_us) for event in parsed]
+        for rows, _ in iter_row_batches(body_path, batch_size, recording_id=1):
             start = time.perf_counter()
             with connection.transaction(), connection.cursor() as cursor, cursor.copy(statement) as copy:
                 for row in rows:
