@@ -212,6 +212,7 @@ def phase_recorder_store_only(url: str, body_path: str) -> Result:
             item.observe(event)
             touched[event.execution_id] = item
 
+        writer._facts = facts  # finish() reports these execution ids
         seconds = 0.0
         for rows, lines_seen in iter_row_batches(body_path, policy.max_events, writer.recording_id, observe):
             writer._event_rows.extend(rows)

@@ -55,11 +55,20 @@ def cli(ctx: click.Context, url: str | None) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-def _register() -> None:
-    from recorder.cli import demo, store_commands
+# Each command module exports COMMANDS; one module per area keeps the group file stable.
+_COMMAND_MODULES = ("store_commands", "record_commands", "analytics_commands", "replay_commands", "demo")
 
-    for command in (*store_commands.COMMANDS, *demo.COMMANDS):
-        cli.add_command(command)
+
+def _register() -> None:
+    import importlib
+    import importlib.util
+
+    for name in _COMMAND_MODULES:
+        if importlib.util.find_spec(f"recorder.cli.{name}") is None:
+            continue
+        module = importlib.import_module(f"recorder.cli.{name}")
+        for command in module.COMMANDS:
+            cli.add_command(command)
 
 
 _register()
