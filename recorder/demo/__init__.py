@@ -1,0 +1,1 @@
+"""Synthetic, deterministic demo workloads for `recorder demo`, tests and benchmarks."""
