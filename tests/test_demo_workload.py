@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import statistics
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from itertools import pairwise
 
 import pytest
 
@@ -23,7 +24,7 @@ def node_events(execution: DemoExecution) -> list[dict]:
 
 
 def ts(value: str) -> datetime:
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,10 @@ def default_workload() -> list[DemoExecution]:
 def test_same_seed_and_arguments_give_byte_identical_output() -> None:
     first, second = build_workload(executions=25, seed=3), build_workload(executions=25, seed=3)
     assert [body_bytes(e) for e in first] == [body_bytes(e) for e in second]
-    assert [(e.request, e.offsets_s, e.final_state) for e in first] == [(e.request, e.offsets_s, e.final_state) for e in second]
+    def rest(executions: list[DemoExecution]) -> list[tuple]:
+        return [(e.request, e.offsets_s, e.final_state) for e in executions]
+
+    assert rest(first) == rest(second)
 
 
 def test_another_seed_gives_another_workload() -> None:
@@ -101,14 +105,14 @@ def test_timestamps_are_iso_utc_with_microseconds_and_never_go_back(workload) ->
 
 def test_some_neighbouring_events_share_a_timestamp(workload) -> None:
     stamps = [[e["data"]["ts"] for e in events(execution)] for execution in workload]
-    assert any(a == b for s in stamps for a, b in zip(s, s[1:]))
+    assert any(a == b for s in stamps for a, b in pairwise(s))
 
 
 def test_offsets_are_non_decreasing_and_track_the_timestamps(workload) -> None:
     for execution in workload:
         offsets = execution.offsets_s
         assert len(offsets) == len(execution.lines) and offsets[0] > 0
-        assert all(a <= b for a, b in zip(offsets, offsets[1:]))
+        assert all(a <= b for a, b in pairwise(offsets))
         stamps = [ts(e["data"]["ts"]) for e in events(execution)]
         elapsed = (stamps[-1] - stamps[0]).total_seconds()
         assert abs((offsets[-1] - offsets[0]) - elapsed) < 1e-5
@@ -151,7 +155,8 @@ def test_requests_look_like_what_the_client_sends_and_carry_no_api_key(workload)
         assert all(set(i) == {"name", "type", "value"} for i in request["inputs"])
         assert "api_key" not in json.dumps(request).lower() and "x-api-key" not in json.dumps(request).lower()
     assert any("metadata" in e.request for e in workload) and any("release_tag" not in e.request for e in workload)
-    assert any("workflow_deployment_id" in e.request for e in workload) and any("external_id" in e.request for e in workload)
+    assert any("workflow_deployment_id" in e.request for e in workload)
+    assert any("external_id" in e.request for e in workload)
 
 
 def test_the_default_workload_has_several_deployments_and_release_tags(default_workload) -> None:
@@ -210,13 +215,15 @@ def test_execution_meta_is_reported_only_when_expand_meta_asks_for_it(workload) 
                 meta = data["data"]["data"]["execution_meta"]
                 assert (meta is not None) == bool(asked)
                 if meta:
-                    assert (meta["model_name"] is not None) == asked["model_name"] and meta["usage"]["output_token_count"] > 0
+                    assert (meta["model_name"] is not None) == asked["model_name"]
+                    assert meta["usage"]["output_token_count"] > 0
 
 
 def test_children_of_subworkflows_and_maps_carry_their_child_execution_id(workload) -> None:
     for execution in workload:
         nodes = node_events(execution)
-        children = {d["data"]["data"]["execution_id"] for d in nodes if d["data"] and d["data"]["type"] == "SUBWORKFLOW"}
+        children = {d["data"]["data"]["execution_id"] for d in nodes
+                    if d["data"] and d["data"]["type"] == "SUBWORKFLOW"}
         for d in nodes:
             if d["data"] and d["data"]["type"] == "MAP" and d["state"] != "INITIATED":
                 children.update(d["data"]["data"]["execution_ids"])
@@ -293,7 +300,7 @@ def test_the_second_release_tag_regresses_one_node() -> None:
 
 
 def test_start_sets_when_the_workload_begins() -> None:
-    start = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    start = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     executions = build_workload(executions=10, start=start)
     first = ts(json.loads(executions[0].lines[0])["data"]["ts"])
     last = ts(json.loads(executions[-1].lines[-1])["data"]["ts"])
@@ -301,12 +308,13 @@ def test_start_sets_when_the_workload_begins() -> None:
 
 
 def test_the_deployments_describe_consistent_dags() -> None:
+    def check(specs, where: str) -> None:
+        seen: set[str] = set()
+        for spec in specs:
+            assert set(spec.after) <= seen, (where, spec.name)  # dependencies come first: a DAG in order
+            seen.add(spec.name)
+            check(spec.children, f"{where}/{spec.name}")
+
     for deployment in DEPLOYMENTS:
-        def check(specs) -> None:
-            seen: set[str] = set()
-            for spec in specs:
-                assert set(spec.after) <= seen, (deployment.name, spec.name)
-                seen.add(spec.name)
-                check(spec.children)
-        check(deployment.nodes)
+        check(deployment.nodes, deployment.name)
         assert len(deployment.release_tags) == 2 and deployment.regression[1] > 1

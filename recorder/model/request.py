@@ -62,3 +62,51 @@ class RecordedRequest:
     @property
     def inputs(self) -> Any:
         return self.body.get("inputs")
+
+
+def infer_inputs(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The API's typed input list for a plain `{"name": value}` object.
+
+    Strings are STRING, numbers NUMBER, a list of `{role, ...}` messages CHAT_HISTORY, anything
+    else (objects, other lists, booleans, null) JSON: Vellum has no boolean input type.
+    """
+    return [{"name": name, "type": _input_type(value), "value": value} for name, value in values.items()]
+
+
+def _input_type(value: Any) -> str:
+    if isinstance(value, str):
+        return "STRING"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "NUMBER"
+    if isinstance(value, list) and value and all(isinstance(item, dict) and "role" in item for item in value):
+        return "CHAT_HISTORY"
+    return "JSON"
+
+
+def build_request_body(
+    *,
+    inputs: list[dict[str, Any]],
+    workflow_deployment_name: str | None = None,
+    workflow_deployment_id: str | None = None,
+    release_tag: str | None = None,
+    external_id: str | None = None,
+    metadata: Any = None,
+    previous_execution_id: str | None = None,
+    event_types: list[str] | None = None,
+    expand_meta: dict[str, bool] | None = None,
+) -> dict[str, Any]:
+    """An execute-workflow-stream body, with unset fields left out as the official client does."""
+    if bool(workflow_deployment_name) == bool(workflow_deployment_id):
+        raise ValueError("give exactly one of a deployment name or a deployment id")
+    fields = {
+        "workflow_deployment_id": workflow_deployment_id,
+        "workflow_deployment_name": workflow_deployment_name,
+        "release_tag": release_tag,
+        "inputs": inputs,
+        "external_id": external_id,
+        "event_types": event_types,
+        "expand_meta": expand_meta,
+        "metadata": metadata,
+        "previous_execution_id": previous_execution_id,
+    }
+    return {key: value for key, value in fields.items() if value is not None}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from sqlalchemy import Engine
 
@@ -52,12 +52,17 @@ class Store:
         return _engine.current_revision(self.engine)
 
     def writer(
-        self, *, source: str, request: dict | RecordedRequest | None = None, policy: FlushPolicy | None = None
+        self,
+        *,
+        source: str,
+        request: dict | RecordedRequest | None = None,
+        policy: FlushPolicy | None = None,
+        on_commit: Callable[[list[int]], None] | None = None,
     ) -> RecordingWriter:
         """A writer for one stream; call `add` per line and `finish` at the end."""
         if isinstance(request, dict):
             request = RecordedRequest.from_body(request)
-        return RecordingWriter(self.engine, source=source, request=request, policy=policy or FlushPolicy())
+        return RecordingWriter(self.engine, source=source, request=request, policy=policy or FlushPolicy(), on_commit=on_commit)
 
     def executions(self, where: ExecutionFilter = ExecutionFilter()) -> Sequence[Execution]:
         return queries.list_executions(self.engine, where)

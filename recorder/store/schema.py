@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, Float, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Text
 from sqlalchemy import UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -53,6 +53,9 @@ class Recording(Base):
     # events and rejects, enough to rebuild the received body byte for byte.
     blank_lines: Mapped[list[Any] | None] = mapped_column(JSON)
     ends_with_newline: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Updated at every commit and every few seconds while a live stream is idle: an in_progress
+    # recording whose heartbeat stopped belongs to a recorder that died.
+    heartbeat_at_us: Mapped[int | None] = mapped_column(BigInteger)
     # Set once the body is complete; the same body ingested again is recognised by it.
     body_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
 
@@ -128,3 +131,43 @@ class Reject(Base):
     received_at_us: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (UniqueConstraint("recording_id", "position"),)
+
+
+class StatusCheck(Base):
+    """What the status endpoint reported for an execution, as a fact of its own.
+
+    Recorded events are never rewritten from it: a reconciled INCOMPLETE execution keeps its
+    events and status, and this row says who reported what, when.
+    """
+
+    __tablename__ = "status_checks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(Id, index=True)
+    checked_at_us: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(Text)  # the URL asked
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str | None] = mapped_column(String(32))
+    outputs: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[str | None] = mapped_column(Text)  # the body as received
+
+
+class Actual(Base):
+    """Feedback submitted for an execution's output (submit-workflow-execution-actuals)."""
+
+    __tablename__ = "actuals"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    execution_id: Mapped[str | None] = mapped_column(Id, index=True)
+    external_id: Mapped[str | None] = mapped_column(Text)
+    output_key: Mapped[str] = mapped_column(Text)
+    output_type: Mapped[str] = mapped_column(String(32))
+    quality: Mapped[float | None] = mapped_column(Float)
+    value: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
+    metadata_: Mapped[Any] = mapped_column("metadata", JsonDocument, nullable=True)
+    submitted_at_us: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[str] = mapped_column(Text)
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)

@@ -26,7 +26,7 @@ from recorder.store.executions import sync_executions
 from recorder.store.schema import Execution, Recording, Reject
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
 
 class Outcome:
@@ -70,8 +70,18 @@ class RecordingResult:
 class RecordingWriter:
     """Stores the lines of one stream as they come. Use `Store.writer(...)` to make one."""
 
-    def __init__(self, engine: Engine, *, source: str, request: RecordedRequest | None, policy: FlushPolicy) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        source: str,
+        request: RecordedRequest | None,
+        policy: FlushPolicy,
+        on_commit: Callable[[list[int]], None] | None = None,
+    ) -> None:
         self._engine = engine
+        # Told the received_at_us of every line just committed (benchmarks measure commit delay).
+        self._on_commit = on_commit
         self._request = request
         self._policy = policy
         self._sha = hashlib.sha256()
@@ -96,6 +106,7 @@ class RecordingWriter:
                     duplicate_count=0,
                     reject_count=0,
                     ends_with_newline=True,
+                    heartbeat_at_us=now_us(),
                 )
             ).inserted_primary_key[0]
 
@@ -145,6 +156,12 @@ class RecordingWriter:
         for line in lines:
             self.add(line)
 
+    def due_in_s(self) -> float | None:
+        """Seconds until the pending lines must be committed (None: nothing pending, or no bound)."""
+        if self._oldest_pending is None or self._policy.max_delay_s is None:
+            return None
+        return max(self._policy.max_delay_s - (time.monotonic() - self._oldest_pending), 0.0)
+
     def flush_due(self) -> bool:
         """Whether the oldest uncommitted line has waited longer than the policy allows."""
         if self._oldest_pending is None or self._policy.max_delay_s is None:
@@ -161,6 +178,8 @@ class RecordingWriter:
             if self._touched:
                 sync_executions(connection, list(self._touched.values()), recording_id=self.recording_id, request=self._request)
             connection.execute(update(Recording).where(Recording.id == self.recording_id).values(**self._progress()))
+        if self._on_commit is not None:
+            self._on_commit([row[6] for row in self._event_rows] + [row["received_at_us"] for row in self._reject_rows])
         self._event_rows.clear()
         self._reject_rows.clear()
         self._touched.clear()
@@ -172,6 +191,12 @@ class RecordingWriter:
             raise RuntimeError("this recording is already finished")
         self.flush()
         self._finished = True
+        unfinished = [facts.execution_id for facts in self._facts.values() if facts.terminal_state is None]
+        if outcome == Outcome.COMPLETE and (unfinished or not self._facts):
+            # A body that ends before its workflow's terminal event was cut, however cleanly it closed.
+            outcome = Outcome.CUT
+            missing = f"execution {unfinished[0]}" if unfinished else "any execution"
+            error = error or f"the stream ended before the terminal WORKFLOW event of {missing}"
         values = {"outcome": outcome, "ended_at_us": now_us(), "http_status": http_status, "error": error}
         result = RecordingResult(
             recording_id=self.recording_id,
@@ -200,7 +225,13 @@ class RecordingWriter:
             "reject_count": self._rejects,
             "blank_lines": self._blank_lines or None,
             "ends_with_newline": self._ends_with_newline,
+            "heartbeat_at_us": now_us(),
         }
+
+    def heartbeat(self) -> None:
+        """Say the recorder is alive while a stream is quiet (see `recordings.heartbeat_at_us`)."""
+        with self._engine.begin() as connection:
+            connection.execute(update(Recording).where(Recording.id == self.recording_id).values(heartbeat_at_us=now_us()))
 
     def _fold_into_earlier_recording(self) -> int:
         """The same body was recorded before: keep that recording, give it this request if it had

@@ -1,0 +1,118 @@
+"""A live stream's path into the store: bytes in on the reading thread, commits on a writer thread.
+
+Reading never waits for the database, and the database never waits for the network: the reader
+splits chunks into lines (stamping each with its arrival time) and queues them; the writer thread
+commits them in small batches and, when the stream goes quiet, commits whatever is pending once
+the flush policy's delay has passed. So a received line is committed within about `max_delay_s`
+even if nothing else ever arrives, and a process killed at any moment loses at most that window.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from recorder.model.events import ParsedEvent, RejectedLine
+from recorder.model.lines import LineSplitter, RawLine
+from recorder.model.timestamps import now_us
+from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
+
+HEARTBEAT_S = 5.0
+_CLOSE = object()
+
+ParsedCallback = Callable[[ParsedEvent | RejectedLine], None]
+
+
+class SinkFailed(RuntimeError):
+    """The store could not take the stream's lines (the database went away, the disk is full)."""
+
+
+class StreamSink:
+    """Records one live stream. `feed` chunks as they arrive; `close` says how the stream ended."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        source: str,
+        request: dict[str, Any] | None,
+        policy: FlushPolicy | None = None,
+        on_parsed: ParsedCallback | None = None,
+        on_commit: Callable[[list[int]], None] | None = None,
+    ) -> None:
+        self._writer = store.writer(source=source, request=request, policy=policy, on_commit=on_commit)
+        self._on_parsed = on_parsed
+        self._splitter = LineSplitter()
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._failure: BaseException | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"recorder-sink-{self.recording_id}", daemon=True)
+        self._thread.start()
+
+    @property
+    def recording_id(self) -> int:
+        return self._writer.recording_id
+
+    @property
+    def lines_seen(self) -> int:
+        return self._splitter.lines_seen
+
+    def feed(self, chunk: bytes) -> None:
+        """Hand over bytes just received. Cheap: the caller is usually the application's thread."""
+        if self._failure is not None:
+            raise SinkFailed(f"the store stopped taking this stream: {self._failure}") from self._failure
+        lines = self._splitter.feed(chunk)
+        if lines:
+            self._queue.put((lines, now_us()))
+
+    def close(self, outcome: str = Outcome.COMPLETE, *, http_status: int | None = None, error: str | None = None) -> RecordingResult:
+        """Commit everything (a partial last line included, as a reject) and record how it ended."""
+        if self._closed:
+            raise RuntimeError("this stream is already closed")
+        self._closed = True
+        last = self._splitter.finish()
+        if last is not None:
+            self._queue.put(([last], now_us()))
+        self._queue.put(_CLOSE)
+        self._thread.join()
+        if self._failure is not None:
+            raise SinkFailed(f"the store stopped taking this stream: {self._failure}") from self._failure
+        return self._writer.finish(outcome, http_status=http_status, error=error)
+
+    def _run(self) -> None:
+        writer = self._writer
+        last_beat = time.monotonic()
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=self._wait_s(last_beat))
+                except queue.Empty:
+                    item = None
+                if item is _CLOSE:
+                    return
+                if item is not None:
+                    lines, received_at_us = item
+                    self._add(lines, received_at_us)
+                if writer.flush_due():
+                    writer.flush()
+                    last_beat = time.monotonic()
+                elif writer.pending == 0 and time.monotonic() - last_beat >= HEARTBEAT_S:
+                    writer.heartbeat()
+                    last_beat = time.monotonic()
+        except BaseException as exc:  # noqa: BLE001 - reported to the feeding thread, never lost
+            self._failure = exc
+
+    def _add(self, lines: list[RawLine], received_at_us: int) -> None:
+        for line in lines:
+            parsed = self._writer.add(line, received_at_us)
+            if parsed is not None and self._on_parsed is not None:
+                self._on_parsed(parsed)
+
+    def _wait_s(self, last_beat: float) -> float:
+        """How long the writer may sleep: until the pending batch is due, or the next heartbeat."""
+        until_beat = max(HEARTBEAT_S - (time.monotonic() - last_beat), 0.0)
+        due_in = self._writer.due_in_s()
+        return until_beat if due_in is None else min(due_in, until_beat)
