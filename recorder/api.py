@@ -7,9 +7,28 @@ from typing import Any
 
 import polars as pl
 
-from recorder.store import ExecutionFilter, RecordingResult, Store
-from recorder.store.serialize import event_to_dict, execution_to_dict, recording_to_dict, reject_to_dict
+from recorder.model.events import ParsedEvent, RejectedLine
+from recorder.model.timestamps import now_us
+from recorder.store import ExecutionFilter, FlushPolicy, RecordingResult, Store
+from recorder.store.facts import (
+    actuals_of,
+    add_actual,
+    add_status_check,
+    incomplete_execution_ids,
+    mark_abandoned_recordings,
+    status_checks_of,
+)
+from recorder.store.serialize import (
+    actual_to_dict,
+    event_to_dict,
+    execution_to_dict,
+    recording_to_dict,
+    reject_to_dict,
+    status_check_to_dict,
+)
+from recorder.stream.http import LiveResult, Timeouts, api_key_from_env, base_url_from_env, execute_and_record
 from recorder.stream.ingest import ingest_chunks, ingest_path
+from recorder.stream.vellum_api import get_execution_status, submit_actuals
 
 
 class ExecutionNotFound(LookupError):
@@ -39,6 +58,115 @@ class Recorder:
         """Record any iterable of raw lines (without their newlines) as one stream."""
         chunks = ((line.encode("utf-8") if isinstance(line, str) else line) + b"\n" for line in lines)
         return ingest_chunks(self.store, chunks, source=source, request=request)
+
+    def record(
+        self,
+        request_body: dict[str, Any],
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeouts: Timeouts = Timeouts(),
+        policy: FlushPolicy | None = None,
+        on_parsed: Callable[[ParsedEvent | RejectedLine], None] | None = None,
+        on_bytes: Callable[[bytes], None] | None = None,
+    ) -> LiveResult:
+        """Execute a deployed workflow and record its stream as it flows (never retried).
+
+        The API key defaults to VELLUM_API_KEY and is sent as a header only, never stored.
+        """
+        return execute_and_record(
+            self.store,
+            request_body,
+            api_key=api_key or api_key_from_env(),
+            base_url=base_url_from_env(base_url),
+            timeouts=timeouts,
+            policy=policy,
+            on_parsed=on_parsed,
+            on_bytes=on_bytes,
+        )
+
+    def reconcile(
+        self,
+        execution_ids: Iterable[str] | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        abandoned_after_s: float = 60.0,
+    ) -> list[dict[str, Any]]:
+        """Ask the status endpoint about INCOMPLETE executions and record each answer as a fact.
+
+        Recorded events and the execution's own status are left as they were. First, recordings
+        whose recorder died mid-stream (no heartbeat for `abandoned_after_s`) are marked cut.
+        """
+        key, url = api_key or api_key_from_env(), base_url_from_env(base_url)
+        mark_abandoned_recordings(self.store.engine, silent_for_s=abandoned_after_s)
+        ids = [self.resolve(i) for i in execution_ids] if execution_ids else incomplete_execution_ids(self.store.engine)
+        report = []
+        for execution_id in ids:
+            answer = get_execution_status(url, key, execution_id)
+            body = answer.json() if answer.http_status is not None else None
+            body = body if isinstance(body, dict) else {}
+            error = body.get("error") if isinstance(body.get("error"), dict) else {}
+            add_status_check(
+                self.store.engine,
+                execution_id=execution_id,
+                source=answer.url,
+                http_status=answer.http_status,
+                status=body.get("status") if answer.error is None else None,
+                outputs=body.get("outputs"),
+                error_code=error.get("code"),
+                error_message=error.get("message"),
+                response=answer.body or answer.error,
+            )
+            execution = self.store.execution(execution_id)
+            report.append(
+                {
+                    "execution_id": execution_id,
+                    "recorded_status": execution.status if execution else None,
+                    "reported_status": body.get("status") if answer.error is None else None,
+                    "error_code": error.get("code"),
+                    "error": answer.error,
+                }
+            )
+        return report
+
+    def submit_actual(
+        self,
+        execution_id: str,
+        *,
+        output: str,
+        quality: float | None = None,
+        value: Any = None,
+        output_type: str = "STRING",
+        metadata: Any = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Post feedback on an execution's output and record it beside the execution."""
+        key, url = api_key or api_key_from_env(), base_url_from_env(base_url)
+        execution_id = self.resolve(execution_id)
+        actual: dict[str, Any] = {"output_key": output, "output_type": output_type, "timestamp": now_us() / 1_000_000}
+        if quality is not None:
+            actual["quality"] = quality
+        if value is not None:
+            actual["desired_output_value"] = value
+        if metadata is not None:
+            actual["metadata"] = metadata
+        answer = submit_actuals(url, key, {"execution_id": execution_id, "actuals": [actual]})
+        add_actual(
+            self.store.engine,
+            execution_id=execution_id,
+            output_key=output,
+            output_type=output_type,
+            quality=quality,
+            value=value,
+            metadata_=metadata,
+            source=answer.url,
+            http_status=answer.http_status,
+            error=answer.error,
+        )
+        return {"execution_id": execution_id, "output": output, "quality": quality, "value": value,
+                "http_status": answer.http_status, "error": answer.error}
 
     # -- auditing -------------------------------------------------------------------------------
 
@@ -79,6 +207,8 @@ class Recorder:
             "error": error,
             "recordings": [recording_to_dict(recording) for recording in recordings],
             "rejects": [reject_to_dict(reject) for reject in rejects],
+            "status_checks": [status_check_to_dict(c) for c in status_checks_of(self.store.engine, [execution.execution_id]).get(execution.execution_id, [])],
+            "actuals": [actual_to_dict(a) for a in actuals_of(self.store.engine, execution.execution_id)],
             "events": [event_to_dict(event) for event in self.store.events(execution.execution_id)],
         }
 

@@ -207,6 +207,18 @@ def test_workflow_output_deltas_mirror_the_streamed_output(workload) -> None:
     assert checked > 50
 
 
+def test_each_workflow_output_goes_initiated_then_streaming_then_fulfilled(workload) -> None:
+    for execution in workload:
+        states: dict[str, list[str]] = defaultdict(list)
+        for event in events(execution):
+            if event["type"] == "WORKFLOW" and event["data"]["output"]:
+                states[event["data"]["output"]["name"]].append(event["data"]["output"]["state"])
+        for sequence in states.values():
+            assert sequence[0] == "INITIATED" and sequence.count("INITIATED") == 1
+            assert set(sequence[1:-1]) <= {"STREAMING"} and sequence.count("FULFILLED") <= 1
+            assert execution.final_state == "REJECTED" or sequence[-1] == "FULFILLED"
+
+
 def test_execution_meta_is_reported_only_when_expand_meta_asks_for_it(workload) -> None:
     for execution in workload:
         asked = execution.request.get("expand_meta")

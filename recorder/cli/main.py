@@ -8,6 +8,7 @@ from recorder import __version__
 from recorder.api import ExecutionNotFound, Recorder
 from recorder.store import SchemaOutOfDate
 from recorder.store.engine import DEFAULT_URL, URL_ENV
+from recorder.stream.http import MissingApiKey
 from recorder.stream.ingest import IngestError
 
 
@@ -35,7 +36,7 @@ class RecorderGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (ExecutionNotFound, SchemaOutOfDate, IngestError) as exc:
+        except (ExecutionNotFound, SchemaOutOfDate, IngestError, MissingApiKey) as exc:
             raise click.ClickException(str(exc.args[0] if exc.args else exc)) from exc
 
 

@@ -232,6 +232,7 @@ class _ExecutionBuilder:
         self.values: dict[tuple, tuple[str, object]] = {}  # (source, node name) -> (type, value)
         self.streamed: set[str] = set()
         self.fail_run: _Run | None = None
+        self.wf_error: dict | None = None  # the WORKFLOW REJECTED error: the failing top-level node's
         self.fail_spec, self.fail_err = self._pick_failure()
         self.t0 = t_req + rng.randint(8_000, 45_000)
 
@@ -452,8 +453,9 @@ class _ExecutionBuilder:
             if feeds and ts == first:
                 self.streamed.add(feeds)
                 self._workflow("STREAMING", ts + 6, output=self._output(feeds, "INITIATED", "STRING"))
-            if feeds:  # mirrored by another thread, sometimes within the same microsecond
-                self._push_delta(ts + (0 if rng.random() < 0.1 else _ri(rng, 8, 40)), wf_t, delta)
+            if feeds:  # mirrored by another thread, sometimes within the same microsecond (not before INITIATED)
+                lag = 0 if ts != first and rng.random() < 0.1 else _ri(rng, 8, 40)
+                self._push_delta(ts + lag, wf_t, delta)
             ts += max(60, int(gap * scale))
 
     def _stream_subworkflow(self, run: _Run) -> None:

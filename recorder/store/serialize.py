@@ -6,7 +6,7 @@ from typing import Any
 
 from recorder.model.events import load_json
 from recorder.model.timestamps import us_to_iso
-from recorder.store.schema import Event, Execution, Recording, Reject
+from recorder.store.schema import Actual, Event, Execution, Recording, Reject, StatusCheck
 
 
 def duration_ms(start_us: int | None, end_us: int | None) -> float | None:
@@ -75,4 +75,29 @@ def reject_to_dict(reject: Reject) -> dict[str, Any]:
         "position": reject.position,
         "reason": reject.reason,
         "raw": reject.raw,
+    }
+
+
+def status_check_to_dict(check: StatusCheck) -> dict[str, Any]:
+    return {
+        "checked_at": us_to_iso(check.checked_at_us),
+        "source": check.source,
+        "http_status": check.http_status,
+        "status": check.status,
+        "outputs": check.outputs,
+        "error_code": check.error_code,
+        "error_message": check.error_message,
+    }
+
+
+def actual_to_dict(actual: Actual) -> dict[str, Any]:
+    return {
+        "submitted_at": us_to_iso(actual.submitted_at_us),
+        "output": actual.output_key,
+        "output_type": actual.output_type,
+        "quality": actual.quality,
+        "value": actual.value,
+        "metadata": actual.metadata_,
+        "http_status": actual.http_status,
+        "error": actual.error,
     }

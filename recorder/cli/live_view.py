@@ -1,0 +1,48 @@
+"""The compact live view `recorder record` prints while a stream flows.
+
+One line per event that changes something (a node starts, ends or fails; the workflow starts or
+ends); streaming chunks are counted and shown on their node's final line, so a chatty prompt
+does not flood the terminal.
+"""
+
+from __future__ import annotations
+
+from recorder.cli.output import short, stderr, styled_status
+from recorder.model.events import ParsedEvent, RejectedLine
+
+
+class LiveView:
+    def __init__(self) -> None:
+        self._first_ts: int | None = None
+        self._chunks: dict[str, int] = {}
+
+    def __call__(self, parsed: ParsedEvent | RejectedLine) -> None:
+        if isinstance(parsed, RejectedLine):
+            stderr.print(f"[yellow]line {parsed.position} kept as a reject: {parsed.reason}[/yellow]")
+            return
+        if self._first_ts is None and parsed.ts_us is not None:
+            self._first_ts = parsed.ts_us
+        if parsed.state == "STREAMING":
+            key = parsed.node_result_id or "workflow"
+            self._chunks[key] = self._chunks.get(key, 0) + 1
+            return
+        offset = "" if parsed.ts_us is None or self._first_ts is None else f"+{(parsed.ts_us - self._first_ts) / 1e6:7.3f}s"
+        flags = f" [magenta]({', '.join(parsed.flags)})[/magenta]" if parsed.flags else ""
+        if parsed.type == "NODE":
+            chunks = self._chunks.pop(parsed.node_result_id or "", 0)
+            streamed = f" {chunks} chunks" if chunks else ""
+            source = f" in {short(parsed.source_execution_id)}" if parsed.source_execution_id else ""
+            stderr.print(
+                f"{offset:>9} node {parsed.node_type or '':<14} {short(parsed.node_result_id)} "
+                f"{styled_status(parsed.state)}{streamed}{source}{_error(parsed)}{flags}"
+            )
+        else:
+            stderr.print(f"{offset:>9} [bold]{parsed.type.lower()}[/bold] {short(parsed.execution_id)} {styled_status(parsed.state)}{_error(parsed)}{flags}")
+
+
+def _error(event: ParsedEvent) -> str:
+    data = event.body.get("data")
+    error = data.get("error") if isinstance(data, dict) else None
+    if isinstance(error, dict) and error.get("code"):
+        return f" [red]{error.get('code')}: {error.get('message')}[/red]"
+    return ""
