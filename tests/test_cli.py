@@ -115,8 +115,9 @@ def test_show_of_an_unknown_execution_is_a_one_line_error(store_url: str) -> Non
 
 
 def test_demo_records_a_workload_with_every_feature(store_url: str) -> None:
-    summary = json.loads(run(store_url, "demo", "--executions", "30", "--json").output)
-    assert summary["executions"] == 30 and summary["events_stored"] > 30 * 4
+    summary = json.loads(run(store_url, "demo", "--executions", "30", "--speed", "200", "--json").output)
+    assert summary["executions"] == 30 and summary["events"] > 30 * 4
+    assert set(summary["statuses"]) == {"FULFILLED", "REJECTED"}
     rows = json.loads(run(store_url, "executions", "--limit", "0", "--json").output)
     assert len(rows) == 30
     assert {"FULFILLED", "REJECTED"} <= {r["status"] for r in rows}
@@ -127,15 +128,16 @@ def test_demo_records_a_workload_with_every_feature(store_url: str) -> None:
 
 
 def test_running_the_demo_twice_adds_nothing(store_url: str) -> None:
-    run(store_url, "demo", "--executions", "5")
-    again = json.loads(run(store_url, "demo", "--executions", "5", "--json").output)
-    assert again["events_stored"] == 0 and again["duplicates_skipped"] > 0
+    first = json.loads(run(store_url, "demo", "--executions", "5", "--speed", "200", "--json").output)
+    again = json.loads(run(store_url, "demo", "--executions", "5", "--speed", "200", "--json").output)
+    assert again == first
+    assert len(json.loads(run(store_url, "executions", "--json").output)) == 5
 
 
 def test_the_installed_command_runs_the_demo_on_the_default_sqlite_file(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RECORDER_DATABASE_URL"}
     recorder = Path(sys.executable).with_name("recorder")
-    done = subprocess.run([str(recorder), "demo", "--executions", "8"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    done = subprocess.run([str(recorder), "demo", "--executions", "8", "--speed", "100"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "Recorded 8 executions" in done.stdout
     assert (tmp_path / "recorder.db").is_file()
