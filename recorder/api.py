@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from recorder.model.events import ParsedEvent, RejectedLine
 from recorder.model.timestamps import now_us
@@ -29,6 +27,10 @@ from recorder.store.serialize import (
 from recorder.stream.http import LiveResult, Timeouts, api_key_from_env, base_url_from_env, execute_and_record
 from recorder.stream.ingest import ingest_chunks, ingest_path
 from recorder.stream.vellum_api import get_execution_status, submit_actuals
+
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class ExecutionNotFound(LookupError):
@@ -182,6 +184,8 @@ class Recorder:
 
     def executions(self, where: ExecutionFilter = ExecutionFilter(limit=None)) -> pl.DataFrame:
         """Executions as a polars DataFrame (times as UTC datetimes)."""
+        import polars as pl  # imported on use: the CLI's start-up should not pay for it
+
         rows = self.list_executions(where)
         frame = pl.DataFrame(rows, schema_overrides={"metadata": pl.Object}) if rows else pl.DataFrame()
         for column in ("started_at", "ended_at"):

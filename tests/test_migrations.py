@@ -41,6 +41,12 @@ def test_models_and_migrations_agree(empty_database_url: str) -> None:
     engine.dispose()
 
 
+def test_the_models_declare_the_migrations_head() -> None:
+    from recorder.store.schema import SCHEMA_REVISION
+
+    assert SCHEMA_REVISION == head_revision()
+
+
 def test_opening_an_empty_database_creates_the_schema(empty_database_url: str) -> None:
     with Store(empty_database_url) as store:
         assert store.revision() == head_revision()

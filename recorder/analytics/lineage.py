@@ -50,7 +50,7 @@ class Lineage:
 
     @property
     def total_duration_ms(self) -> float:
-        return sum((m.ended_at_us - m.started_at_us) / 1000 for m in self.members if m.started_at_us is not None and m.ended_at_us is not None)
+        return sum(m.ended_at_us - m.started_at_us for m in self.members if m.started_at_us is not None and m.ended_at_us is not None) / 1000
 
     @property
     def total_cost_usd(self) -> float | None:

@@ -10,14 +10,14 @@ import orjson
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-def _width() -> int | None:
-    # Rich falls back to 80 columns when piped, which truncates ids in tables; logs and pagers
-    # are wider than that.
-    return None if sys.stdout.isatty() else int(os.environ.get("COLUMNS", "160"))
+def _width(stream) -> int | None:
+    # Rich falls back to 80 columns when piped, which truncates ids in tables and wraps messages
+    # mid-phrase; logs and pagers are wider than that.
+    return None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
 
 
-stdout = Console(highlight=False, soft_wrap=False, width=_width())
-stderr = Console(stderr=True, highlight=False)
+stdout = Console(highlight=False, soft_wrap=False, width=_width(sys.stdout))
+stderr = Console(stderr=True, highlight=False, soft_wrap=True, width=_width(sys.stderr))
 
 
 def print_json(value: Any) -> None:

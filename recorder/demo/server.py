@@ -66,8 +66,9 @@ class LoopbackVellum:
         self.actuals: list[dict[str, Any]] = []
         self.actuals_status: int = 204
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.lines_sent = 0  # across all streams; tests wait on it to know what a client has
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd = _QuietServer((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -113,6 +114,15 @@ class LoopbackVellum:
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up mid-stream is a scenario here, not a server error."""
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 def _handler_for(server: LoopbackVellum) -> type[BaseHTTPRequestHandler]:
@@ -219,9 +229,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not pending:
             return
         data = b"".join(pending)
+        sent = len(pending)
         pending.clear()
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
+        with self.vellum._lock:
+            self.vellum.lines_sent += sent
 
     def _abort(self, *, reset: bool) -> None:
         """End the connection mid-body: a clean close (no final chunk) or a TCP reset."""

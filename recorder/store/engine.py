@@ -9,12 +9,16 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+
+from recorder.store.schema import SCHEMA_REVISION
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 DEFAULT_URL = "sqlite:///recorder.db"
 URL_ENV = "RECORDER_DATABASE_URL"
@@ -53,7 +57,10 @@ def _configure_sqlite(dbapi_connection, _record) -> None:
     cursor.close()
 
 
+# Alembic is imported only where migrations run: it costs a noticeable part of every CLI start.
 def alembic_config() -> Config:
+    from alembic.config import Config
+
     config = Config(str(ALEMBIC_INI))
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["configure_logger"] = False
@@ -61,18 +68,28 @@ def alembic_config() -> Config:
 
 
 def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
 
 
 def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+    """The revision stamped in `alembic_version`, or None for a database without one."""
+    if "alembic_version" not in inspect(engine).get_table_names():
+        return None
+    try:
+        with engine.connect() as connection:
+            return connection.execute(text("SELECT version_num FROM alembic_version")).scalar_one_or_none()
+    except DBAPIError:
+        return None
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the migrations up to `revision` (what `recorder init` and `alembic upgrade` do)."""
+    from alembic import command
+
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -80,6 +97,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 
 def downgrade(engine: Engine, revision: str) -> None:
+    from alembic import command
+
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
@@ -98,9 +117,10 @@ def ensure_schema(engine: Engine) -> None:
             raise SchemaOutOfDate("the database has recorder tables but no alembic version; run `recorder init`")
         upgrade(engine)
         return
-    head = head_revision()
-    if current != head:
-        raise SchemaOutOfDate(f"the database schema is at revision {current}, this recorder needs {head}: run `recorder init`")
+    if current != SCHEMA_REVISION:
+        raise SchemaOutOfDate(
+            f"the database schema is at revision {current}, this recorder needs {SCHEMA_REVISION}: run `recorder init`"
+        )
 
 
 def _has_recorder_tables(engine: Engine) -> bool:

@@ -126,8 +126,7 @@ class StreamRelay:
 
     def _record(self) -> RecordingResult:
         sink = StreamSink(self._store, source=self._source, request=self._request, policy=self._policy)
-        head = self._head
-        body = _BodyCopy(sink, head)
+        body = _BodyCopy(sink, self._head)
         while True:
             item = self._inbox.get()
             if isinstance(item, Ending):

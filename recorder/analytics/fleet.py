@@ -1,0 +1,177 @@
+"""The fleet snapshot: Arrow copies of the store that DuckDB queries, refreshed only where changed.
+
+Pulling every event costs seconds at millions of events, and a fleet query over Arrow costs tens of
+milliseconds, so the pull must not happen per query. The snapshot remembers the store's
+fingerprint (recorder.analytics.source.store_fingerprint); while it is unchanged, queries run on
+what is held. When it changes, the execution rows are pulled again (they are few) and the events
+of only those executions whose event count changed are pulled again, through the primary key.
+Spans are derived once per pulled execution, in DuckDB, and kept; the verbatim text pulled for
+them is dropped right after.
+
+With a directory, the snapshot is also kept as Parquet files there, so a new process (each CLI
+command is one) starts from them instead of from the store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from sqlalchemy import Engine
+
+from recorder.analytics import source, sql
+
+_FORMAT = 1
+_TABLES = ("executions_t", "events_t", "spans_t")
+# Past this share of executions changed, one full pull is cheaper than many keyed ones.
+_FULL_PULL_SHARE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class RefreshReport:
+    """What the last refresh did (`recorder sql --explain`-style diagnostics and the bench)."""
+
+    mode: str  # unchanged | loaded | full | incremental
+    executions_pulled: int
+    events_pulled: int
+    seconds: float
+
+
+class FleetSnapshot:
+    """Executions, events (without their text) and node spans, held as Arrow and queried by DuckDB."""
+
+    def __init__(self, engine: Engine, directory: Path | None = None) -> None:
+        self._engine = engine
+        self._directory = directory
+        self._lock = threading.Lock()
+        self._fingerprint: tuple[Any, ...] | None = None
+        self._tables: dict[str, pa.Table] | None = None
+        self._connection = duckdb.connect(":memory:")
+        self.last_refresh: RefreshReport | None = None
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection whose views show the store as it is now."""
+        self.refresh()
+        return self._connection
+
+    def refresh(self) -> RefreshReport:
+        with self._lock:
+            started = time.perf_counter()
+            fingerprint = _jsonable(source.store_fingerprint(self._engine))
+            if self._tables is None and self._directory is not None:
+                self._load(fingerprint)
+                if self._fingerprint == fingerprint:
+                    return self._report("loaded", 0, 0, started)
+            if self._fingerprint == fingerprint and self._tables is not None:
+                return self._report("unchanged", 0, 0, started)
+            report = self._pull(fingerprint, started)
+            if self._directory is not None:
+                self._save()
+            return report
+
+    def close(self) -> None:
+        self._connection.close()
+
+    # -- pulling -----------------------------------------------------------------------------------
+
+    def _pull(self, fingerprint: tuple[Any, ...], started: float) -> RefreshReport:
+        executions = source.pull_executions(self._engine)
+        changed = None if self._tables is None else _changed_executions(self._tables["executions_t"], executions)
+        if changed is not None and len(changed) > _FULL_PULL_SHARE * max(executions.num_rows, 1):
+            changed = None
+        if changed is None:
+            pulled = source.pull_events(self._engine)
+            events, spans = self._derive(pulled)
+            mode = "full"
+            pulled_executions = executions.num_rows
+        else:
+            pulled = source.pull_events(self._engine, changed)
+            new_events, new_spans = self._derive(pulled)
+            keep = _not_in(executions.column("execution_id"), changed)
+            keep_ids = pc.filter(executions.column("execution_id"), keep)
+            events = pa.concat_tables([_rows_of(self._tables["events_t"], keep_ids), new_events])
+            spans = pa.concat_tables([_rows_of(self._tables["spans_t"], keep_ids), new_spans])
+            mode = "incremental"
+            pulled_executions = len(changed)
+        self._install({"executions_t": executions, "events_t": events, "spans_t": spans}, fingerprint)
+        return self._report(mode, pulled_executions, pulled.num_rows, started)
+
+    def _derive(self, pulled: pa.Table) -> tuple[pa.Table, pa.Table]:
+        """Spans from freshly pulled events (in DuckDB), and the events without their text."""
+        self._connection.register("pulled_events", pulled)
+        try:
+            spans = self._connection.sql(sql.DERIVE_SPANS).to_arrow_table()
+        finally:
+            self._connection.unregister("pulled_events")
+        return pulled.drop_columns(["raw"]), spans
+
+    def _install(self, tables: dict[str, pa.Table], fingerprint: tuple[Any, ...]) -> None:
+        for name, table in tables.items():
+            self._connection.register(name, table)
+        for statement in sql.VIEWS:
+            self._connection.sql(statement)
+        self._tables = tables
+        self._fingerprint = fingerprint
+
+    def _report(self, mode: str, executions: int, events: int, started: float) -> RefreshReport:
+        self.last_refresh = RefreshReport(mode, executions, events, time.perf_counter() - started)
+        return self.last_refresh
+
+    # -- persistence -------------------------------------------------------------------------------
+
+    def _load(self, fingerprint: tuple[Any, ...]) -> None:
+        """Adopt the Parquet snapshot in the directory, if one of this format is there."""
+        manifest_path = self._directory / "manifest.json"
+        try:
+            manifest = json.loads(manifest_path.read_text())
+            if manifest.get("format") != _FORMAT:
+                return
+            tables = {name: pq.read_table(self._directory / f"{name}.parquet") for name in _TABLES}
+        except (OSError, ValueError, pa.ArrowException):
+            return  # no snapshot yet, or an unreadable one: pull from the store instead
+        self._install(tables, _jsonable(manifest["fingerprint"]))
+
+    def _save(self) -> None:
+        """Write the snapshot atomically: files first, then the manifest that names them."""
+        self._directory.mkdir(parents=True, exist_ok=True)
+        for name, table in self._tables.items():
+            temporary = self._directory / f".{name}.parquet.tmp"
+            pq.write_table(table, temporary, compression="zstd")
+            os.replace(temporary, self._directory / f"{name}.parquet")
+        temporary = self._directory / ".manifest.json.tmp"
+        temporary.write_text(json.dumps({"format": _FORMAT, "fingerprint": list(self._fingerprint)}))
+        os.replace(temporary, self._directory / "manifest.json")
+
+
+def _changed_executions(before: pa.Table, now: pa.Table) -> list[str]:
+    """Executions that are new, or whose event count differs from the snapshot's."""
+    joined = now.select(["execution_id", "event_count"]).join(
+        before.select(["execution_id", "event_count"]).rename_columns(["execution_id", "before"]),
+        keys="execution_id",
+        join_type="left outer",
+    )
+    differs = pc.or_kleene(pc.is_null(joined.column("before")), pc.not_equal(joined.column("event_count"), joined.column("before")))
+    return pc.filter(joined.column("execution_id"), pc.fill_null(differs, True)).to_pylist()
+
+
+def _not_in(ids: pa.ChunkedArray, excluded: list[str]) -> pa.ChunkedArray:
+    return pc.invert(pc.is_in(ids, value_set=pa.array(excluded, type=pa.string())))
+
+
+def _rows_of(table: pa.Table, ids: pa.ChunkedArray) -> pa.Table:
+    """The rows of `table` whose execution is in `ids` (executions gone from the store drop out)."""
+    return table.filter(pc.is_in(table.column("execution_id"), value_set=ids.combine_chunks()))
+
+
+def _jsonable(fingerprint: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
+    """The fingerprint as it reads back from JSON (numbers as int), so the two compare equal."""
+    return tuple(int(value) if value is not None else None for value in fingerprint)

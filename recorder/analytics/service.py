@@ -1,0 +1,83 @@
+"""The analytics of one store: what `Recorder`'s analytics methods and the CLI commands call.
+
+Point questions (one timeline, one lineage) go to the store's indexes; fleet questions (latency,
+usage, comparisons, ad-hoc SQL) go to DuckDB over the fleet snapshot, pulled on first use and
+refreshed only where the store changed.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from sqlalchemy import Engine
+
+from recorder.analytics import latency as _latency
+from recorder.analytics import source
+from recorder.analytics.filters import AnalyticsFilter
+from recorder.analytics.fleet import FleetSnapshot, RefreshReport
+from recorder.analytics.lineage import Lineage, build_lineage
+from recorder.analytics.meta import prompt_usage
+from recorder.analytics.timeline import Timeline, build_timeline
+
+SNAPSHOT_ENV = "RECORDER_ANALYTICS_DIR"
+
+
+class Analytics:
+    """Timelines, latency, lineage and SQL over one store. Keep one per process: it holds the
+    fleet snapshot, so only the first fleet query pays for the pull."""
+
+    def __init__(self, engine: Engine, *, snapshot_dir: str | Path | None = None) -> None:
+        self._engine = engine
+        directory = snapshot_dir if snapshot_dir is not None else os.environ.get(SNAPSHOT_ENV) or None
+        self._fleet = FleetSnapshot(engine, Path(directory) if directory else None)
+
+    # -- one execution ----------------------------------------------------------------------------
+
+    def timeline(self, execution_id: str) -> Timeline:
+        """`execution_id` must be a full id (resolve prefixes first)."""
+        execution = source.execution_row(self._engine, execution_id)
+        if execution is None:
+            raise KeyError(execution_id)
+        return build_timeline(execution, source.execution_events(self._engine, execution_id))
+
+    def lineage(self, execution_id: str, *, with_costs: bool = True) -> Lineage:
+        family = source.lineage_family(self._engine, execution_id)
+        costs: dict[str, float] = {}
+        if with_costs and family:
+            for owner, raw in source.prompt_results(self._engine, [row.execution_id for row in family]):
+                usage = prompt_usage(raw)
+                if usage is not None and usage.cost_usd is not None:
+                    costs[owner] = costs.get(owner, 0.0) + usage.cost_usd
+        return build_lineage(execution_id, family, costs)
+
+    # -- the fleet --------------------------------------------------------------------------------
+
+    def latency(
+        self, by: Sequence[str] | str = ("node",), where: AnalyticsFilter = AnalyticsFilter(), *, metric: str = "duration"
+    ) -> pl.DataFrame:
+        return _latency.latency(self.connection(), by, where, metric=metric)
+
+    def usage(self, by: Sequence[str] | str = ("model",), where: AnalyticsFilter = AnalyticsFilter()) -> pl.DataFrame:
+        return _latency.usage(self.connection(), by, where)
+
+    def compare(self, deployment: str, baseline: str, candidate: str, *, metric: str = "duration") -> pl.DataFrame:
+        return _latency.compare(self.connection(), deployment, baseline, candidate, metric=metric)
+
+    def sql(self, query: str, params: Sequence[object] | None = None) -> pl.DataFrame:
+        """Ad-hoc DuckDB SQL over the views `executions`, `events` and `node_spans`."""
+        relation = self.connection().sql(query, params=list(params) if params else None)
+        return pl.DataFrame() if relation is None else relation.pl()
+
+    def connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection with the views, refreshed to the store's current state."""
+        return self._fleet.connection()
+
+    def refresh(self) -> RefreshReport:
+        return self._fleet.refresh()
+
+    def close(self) -> None:
+        self._fleet.close()
