@@ -30,7 +30,11 @@ from recorder.stream.vellum_api import get_execution_status, submit_actuals
 
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import polars as pl
+
+    from recorder.analytics import Analytics, Lineage, Timeline
 
 
 class ExecutionNotFound(LookupError):
@@ -224,3 +228,54 @@ class Recorder:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    # -- analytics ------------------------------------------------------------------------------
+    # Timelines and lineage come from indexed store queries; latency, usage, compare and sql run in
+    # DuckDB over a snapshot pulled on first use and refreshed only where the store changed since.
+    # Imports happen on use, so the CLI's start-up does not pay for DuckDB, polars or pyarrow.
+
+    @property
+    def analytics(self) -> Analytics:
+        """The store's analytics (recorder.analytics.Analytics), created on first use and kept,
+        so the fleet snapshot is pulled once per Recorder."""
+        analytics = self.__dict__.get("_analytics")
+        if analytics is None:
+            from recorder.analytics import Analytics
+
+            analytics = self.__dict__["_analytics"] = Analytics(self.store.engine)
+        return analytics
+
+    def timeline(self, execution_id: str) -> Timeline:
+        """What happened in one execution and when: its node spans (`.frame()` for polars),
+        overhead, concurrency and critical path. Takes an id or a unique prefix."""
+        return self.analytics.timeline(self.resolve(execution_id))
+
+    def lineage(self, execution_id: str) -> Lineage:
+        """Ancestors along previous_execution_id (nearest first), descendants with depth, missing
+        links, cycle flag and chain aggregates (`.frame()` for polars). Id or unique prefix."""
+        return self.analytics.lineage(self.resolve(execution_id))
+
+    def latency(self, by: str | Sequence[str] = "node", *, metric: str = "duration", **filters: Any) -> pl.DataFrame:
+        """count, mean_ms, p50/p90/p95/p99_ms and max_ms per group. `by`: node, node_type,
+        deployment, release_tag, status, hour, day (several: "deployment,node"). `metric`:
+        duration or first_output (time to first streamed output). Filters: deployment,
+        release_tag, since, until, status, node, metadata={key: value}."""
+        from recorder.analytics import AnalyticsFilter
+
+        return self.analytics.latency(by, AnalyticsFilter.of(**filters), metric=metric)
+
+    def usage(self, by: str | Sequence[str] = "model", **filters: Any) -> pl.DataFrame:
+        """Tokens and cost (USD) from PROMPT runs' execution_meta, by node, node_type, model,
+        deployment, release_tag or day; the same filters as `latency`."""
+        from recorder.analytics import AnalyticsFilter
+
+        return self.analytics.usage(by, AnalyticsFilter.of(**filters))
+
+    def compare(self, deployment: str, baseline: str, candidate: str, *, metric: str = "duration") -> pl.DataFrame:
+        """Release tag `candidate` against `baseline` of one deployment, node by node (the
+        regression question): counts, p50/p90/p99 of each, delta and ratio, worst first."""
+        return self.analytics.compare(deployment, baseline, candidate, metric=metric)
+
+    def sql(self, query: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        """Ad-hoc DuckDB SQL (`?` parameters) over the views executions, events and node_spans."""
+        return self.analytics.sql(query, params)

@@ -18,12 +18,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from recorder.store import Store
+from recorder.store.schema import Base
 
 POSTGRES_URL = os.environ.get("RECORDER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("RECORDER_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "vellum" / "samples"
-TABLES = ("rejects", "events", "executions", "recordings")
+TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
 
 
 class PostgresServer:

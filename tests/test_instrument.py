@@ -12,6 +12,7 @@ import logging
 import queue
 import shutil
 import socket
+import threading
 import zlib
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,10 +38,18 @@ WAIT_S = 15.0
 # -- fixtures and helpers -------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def server() -> Iterator[LoopbackVellum]:
+@pytest.fixture(scope="module")
+def running_server() -> Iterator[LoopbackVellum]:
     with LoopbackVellum(api_key=API_KEY) as running:
         yield running
+
+
+@pytest.fixture
+def server(running_server: LoopbackVellum) -> LoopbackVellum:
+    """The module's server (stopping one takes half a second), with no requests seen yet. Each
+    test registers the scenarios it uses with `expect`, which replaces any earlier one."""
+    running_server.requests.clear()
+    return running_server
 
 
 class Recorded:
@@ -327,8 +336,6 @@ class GzipStreamServer:
         self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
 
     def __enter__(self) -> GzipStreamServer:
-        import threading
-
         threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
         return self
 
@@ -372,9 +379,13 @@ def doomed_store(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -
         store = Store(url)
 
         def destroy() -> None:
+            # Refuse new connections and kill the open ones, as a failover would (DROP DATABASE
+            # would do too, but its checkpoint takes seconds on a busy server).
+            name = store.engine.url.database
             admin = create_engine(postgres.url, isolation_level="AUTOCOMMIT")
             with admin.connect() as connection:
-                connection.execute(text(f'DROP DATABASE "{store.engine.url.database}" WITH (FORCE)'))
+                connection.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+                connection.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :name"), {"name": name})
             admin.dispose()
 
     yield store, destroy
