@@ -71,6 +71,8 @@ def _print_ingest_line(result: dict[str, Any]) -> None:
     note = ""
     if result["already_recorded_as"] is not None:
         note = f" (already recorded as recording {result['already_recorded_as']})"
+    elif result["outcome"] == "cut":
+        note = " [yellow](cut: the body ends before the workflow's terminal event; the execution stays INCOMPLETE)[/yellow]"
     executions = ", ".join(short(e) for e in result["execution_ids"][:3])
     more = f" +{len(result['execution_ids']) - 3}" if len(result["execution_ids"]) > 3 else ""
     stdout.print(
