@@ -2,6 +2,8 @@
 
 __version__ = "0.1.0"
 
-from recorder.api import ExecutionNotFound, Recorder  # noqa: E402 - the version must exist first
+# The version must exist before these imports: the modules below read it.
+from recorder.api import ExecutionNotFound, Recorder  # noqa: E402
+from recorder.stream.instrument import AsyncRecordingTransport, RecordingTransport, instrument  # noqa: E402
 
-__all__ = ["ExecutionNotFound", "Recorder", "__version__"]
+__all__ = ["AsyncRecordingTransport", "ExecutionNotFound", "Recorder", "RecordingTransport", "__version__", "instrument"]

@@ -12,6 +12,8 @@ import logging
 import queue
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 import zlib
 from collections.abc import Iterator
@@ -28,7 +30,7 @@ from recorder.demo.server import LoopbackVellum, Scenario
 from recorder.store import FlushPolicy, Outcome, Recording, RecordingResult, Store
 from recorder.store.queries import get_recording
 from recorder.stream.instrument import AsyncRecordingTransport, RecordingTransport, instrument
-from recorder.stream.relay import CLOSED_EARLY
+from recorder.stream.relay import CLOSED_EARLY, EXITED
 
 API_KEY = "k-instrument-test-5e1f"  # distinctive, so a leak into the store would be found
 SAMPLES = ("exec_0001", "exec_0003", "exec_0022")
@@ -297,6 +299,31 @@ def test_closing_the_client_waits_for_its_recordings(store: Store, server: Loopb
     assert (recording.outcome, recording.event_count) == (Outcome.COMPLETE, len(lines))
 
 
+EXITING_APP = """
+import sys, httpx
+from recorder.store import Store
+from recorder.stream.instrument import RecordingTransport
+
+url, base_url, api_key = sys.argv[1:]
+client = httpx.Client(transport=RecordingTransport(Store(url)))
+request = client.build_request("POST", f"{base_url}/v1/execute-workflow-stream", json={"inputs": []}, headers={"X-API-KEY": api_key})
+lines = client.send(request, stream=True).iter_lines()
+for _ in range(3):
+    next(lines)
+# exits with the response still open and the client never closed
+"""
+
+
+def test_an_app_exiting_mid_stream_leaves_it_recorded_as_interrupted(store: Store, store_url: str, server: LoopbackVellum, samples_dir: Path) -> None:
+    _, lines = sample(samples_dir, "exec_0003")
+    server.expect({"inputs": []}, Scenario(lines=lines, stall_after=8, stall_s=1.0))
+    app = subprocess.run([sys.executable, "-c", EXITING_APP, store_url, server.base_url, API_KEY], capture_output=True, text=True, timeout=60)
+    assert app.returncode == 0, app.stderr
+    [recording] = store.recordings_of(json.loads(lines[0])["execution_id"])
+    assert (recording.outcome, recording.error) == (Outcome.INTERRUPTED, f"stream interrupted after {recording.line_count} lines: {EXITED}")
+    assert 3 <= recording.event_count == recording.line_count <= 8
+
+
 # -- Content-Encoding -------------------------------------------------------------------------------------
 
 
@@ -304,7 +331,7 @@ class GzipStreamServer:
     """A loopback server answering the stream endpoint with chunked NDJSON, gzip-encoded and
     flushed two lines at a time (as a compressing proxy in front of the API would send it)."""
 
-    def __init__(self, lines: list[bytes]) -> None:
+    def __init__(self, lines: list[bytes], *, garbage_after: int | None = None) -> None:
         body_lines = lines
 
         class Handler(BaseHTTPRequestHandler):
@@ -322,10 +349,13 @@ class GzipStreamServer:
                 self.end_headers()
                 compressor = zlib.compressobj(wbits=31)
                 for start in range(0, len(body_lines), 2):
+                    if start == garbage_after:
+                        self._chunk(b"this is not deflate data")
                     data = compressor.compress(b"".join(line + b"\n" for line in body_lines[start : start + 2]))
                     self._chunk(data + compressor.flush(zlib.Z_SYNC_FLUSH))
                 self._chunk(compressor.flush())
                 self.wfile.write(b"0\r\n\r\n")
+                self.close_connection = True  # one response per connection: no keep-alive wait to reset
 
             def _chunk(self, data: bytes) -> None:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -355,6 +385,18 @@ def test_a_gzip_encoded_stream_is_recorded_decoded(store: Store, samples_dir: Pa
     result = recorded.next()
     assert result.outcome == Outcome.COMPLETE
     assert stored_lines(store, result) == numbered(lines)
+
+
+def test_a_body_that_cannot_be_decoded_is_recorded_cut_with_the_reason(store: Store, samples_dir: Path, recorded: Recorded) -> None:
+    request, lines = sample(samples_dir, "exec_0003")
+    with GzipStreamServer(lines, garbage_after=20) as gzip_server:
+        expected, plain_error = read_all(plain_client(gzip_server.base_url), request)
+        seen, error = read_all(recording_client(gzip_server.base_url, RecordingTransport(store, on_recorded=recorded)), request)
+    assert type(error) is type(plain_error) is httpx.DecodingError and seen == expected
+    result = recorded.next()
+    recording = get_recording(store.engine, result.recording_id)
+    assert result.outcome == Outcome.CUT and result.lines == 20
+    assert recording.error.startswith("stream cut after 20 lines: the body could not be decoded (Content-Encoding: gzip): ")
 
 
 # -- a store failure never reaches the application --------------------------------------------------------

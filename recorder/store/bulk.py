@@ -11,7 +11,10 @@ The database enforces uniqueness (natural keys, ON CONFLICT DO NOTHING); code ne
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table
@@ -37,13 +40,21 @@ def insert_ignore(connection: Connection, table: Table, rows: Sequence[dict[str,
     raise NotImplementedError(f"unsupported database engine: {dialect}")
 
 
-def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
-    """Insert event rows (tuples in EVENT_COLUMNS order), skipping stored ones; returns new rows."""
+def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> Counter[str]:
+    """Insert event rows (tuples in EVENT_COLUMNS order), skipping stored ones.
+
+    Returns how many rows were new per execution_id, so execution counters can be kept by
+    addition instead of by counting an ever longer stream.
+    """
     if not rows:
-        return 0
+        return Counter()
     if connection.dialect.name == "postgresql":
         return _copy_events_postgresql(connection, rows)
-    return insert_ignore(connection, Event.__table__, [dict(zip(EVENT_COLUMNS, row)) for row in rows])
+    inserted: Counter[str] = Counter()
+    for execution_id, group in groupby(rows, key=itemgetter(0)):
+        batch = [dict(zip(EVENT_COLUMNS, row)) for row in group]
+        inserted[execution_id] += insert_ignore(connection, Event.__table__, batch)
+    return inserted
 
 
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
@@ -55,11 +66,11 @@ _CREATE_STAGING = (
 _COPY_STAGING = f"COPY events_staging ({_COLUMN_LIST}) FROM STDIN"
 _MERGE_STAGING = (
     f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM events_staging "
-    "ON CONFLICT DO NOTHING"
+    "ON CONFLICT DO NOTHING RETURNING execution_id"
 )
 
 
-def _copy_events_postgresql(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> int:
+def _copy_events_postgresql(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> Counter[str]:
     from psycopg import errors
 
     driver = connection.connection.driver_connection
@@ -69,7 +80,7 @@ def _copy_events_postgresql(connection: Connection, rows: Sequence[tuple[Any, ..
             for row in rows:
                 copy.write_row(row)
         savepoint.commit()
-        return len(rows)
+        return Counter(row[0] for row in rows)
     except errors.UniqueViolation:
         savepoint.rollback()
     with driver.cursor() as cursor:
@@ -79,4 +90,4 @@ def _copy_events_postgresql(connection: Connection, rows: Sequence[tuple[Any, ..
             for row in rows:
                 copy.write_row(row)
         cursor.execute(_MERGE_STAGING)
-        return max(cursor.rowcount, 0)
+        return Counter(execution_id for (execution_id,) in cursor.fetchall())

@@ -8,16 +8,16 @@ previous_execution_id cannot make this loop: nothing here walks the chain.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, select, update
 
 from recorder.model.facts import ExecutionFacts
 from recorder.model.request import RecordedRequest
 from recorder.model.vocabulary import INCOMPLETE
 from recorder.store.bulk import insert_ignore
-from recorder.store.schema import Event, Execution
+from recorder.store.schema import Execution
 
 _executions = Execution.__table__
 _IN_CHUNK = 500
@@ -27,25 +27,25 @@ def sync_executions(
     connection: Connection,
     facts: Sequence[ExecutionFacts],
     *,
+    new_events: Mapping[str, int],
     recording_id: int,
     request: RecordedRequest | None,
 ) -> None:
-    """Create or update the execution rows the given facts describe, in the caller's transaction."""
+    """Create or update the execution rows the given facts describe, in the caller's transaction.
+
+    `new_events` says how many events per execution this transaction inserted: counters grow by
+    addition, so a flush costs the same at the end of a long stream as at its start.
+    """
     for chunk in _chunks(facts, _IN_CHUNK):
         ids = [item.execution_id for item in chunk]
         stored = {row.execution_id: row for row in connection.execute(select(_executions).where(_executions.c.execution_id.in_(ids)))}
-        counts = dict(
-            connection.execute(
-                select(Event.execution_id, func.count()).where(Event.execution_id.in_(ids)).group_by(Event.execution_id)
-            ).all()
-        )
         for item in chunk:
             row = stored.get(item.execution_id)
-            event_count = counts.get(item.execution_id, 0)
+            added = new_events.get(item.execution_id, 0)
             if row is None:
-                _insert(connection, item, event_count, recording_id, request)
+                _insert(connection, item, added, recording_id, request)
             else:
-                _update(connection, row, item, event_count, recording_id, request)
+                _update(connection, row, item, added, recording_id, request)
 
 
 def _insert(connection: Connection, facts: ExecutionFacts, event_count: int, recording_id: int, request: RecordedRequest | None) -> None:
@@ -70,8 +70,9 @@ def _insert(connection: Connection, facts: ExecutionFacts, event_count: int, rec
     _adopt_children(connection, facts.execution_id)
 
 
-def _update(connection: Connection, row: Any, facts: ExecutionFacts, event_count: int, recording_id: int, request: RecordedRequest | None) -> None:
-    changes: dict[str, Any] = {"event_count": event_count}
+def _update(connection: Connection, row: Any, facts: ExecutionFacts, added: int, recording_id: int, request: RecordedRequest | None) -> None:
+    # An expression, not a value: concurrent writers of one execution add up instead of overwriting.
+    changes: dict[str, Any] = {"event_count": _executions.c.event_count + added}
     if row.run_id is None and facts.run_id:
         changes["run_id"] = facts.run_id
     if row.external_id is None and facts.external_id:

@@ -115,8 +115,9 @@ class RecordingWriter:
         """Lines received but not yet committed."""
         return len(self._event_rows) + len(self._reject_rows)
 
-    def add(self, line: RawLine, received_at_us: int | None = None) -> ParsedEvent | RejectedLine | None:
-        """Take one line; commits a batch when the flush policy says so. Returns what the line was."""
+    def add(self, line: RawLine, received_at_us: int | None = None, *, autoflush: bool = True) -> ParsedEvent | RejectedLine | None:
+        """Take one line; commits a batch when the flush policy says so (unless `autoflush` is off,
+        for a caller that decides itself). Returns what the line was."""
         received_at_us = received_at_us if received_at_us is not None else now_us()
         self._sha.update(line.data)
         if line.terminated:
@@ -148,9 +149,13 @@ class RecordingWriter:
             self._touched[parsed.execution_id] = facts
         if self._oldest_pending is None:
             self._oldest_pending = time.monotonic()
-        if self.pending >= self._policy.max_events or self.flush_due():
+        if autoflush and (self.pending >= self._policy.max_events or self.flush_due()):
             self.flush()
         return parsed
+
+    @property
+    def batch_full(self) -> bool:
+        return self.pending >= self._policy.max_events
 
     def add_all(self, lines: Iterable[RawLine]) -> None:
         for line in lines:
@@ -172,11 +177,13 @@ class RecordingWriter:
         """Commit everything received so far, in one transaction."""
         with self._engine.begin() as connection:
             inserted = insert_events(connection, self._event_rows)
-            self._events += inserted
-            self._duplicates += len(self._event_rows) - inserted
+            self._events += inserted.total()
+            self._duplicates += len(self._event_rows) - inserted.total()
             self._rejects += insert_ignore(connection, Reject.__table__, self._reject_rows)
             if self._touched:
-                sync_executions(connection, list(self._touched.values()), recording_id=self.recording_id, request=self._request)
+                sync_executions(
+                    connection, list(self._touched.values()), new_events=inserted, recording_id=self.recording_id, request=self._request
+                )
             connection.execute(update(Recording).where(Recording.id == self.recording_id).values(**self._progress()))
         if self._on_commit is not None:
             self._on_commit([row[6] for row in self._event_rows] + [row["received_at_us"] for row in self._reject_rows])

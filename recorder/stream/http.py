@@ -17,7 +17,7 @@ import httpx
 from recorder import __version__
 from recorder.model.events import ParsedEvent, RejectedLine
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
-from recorder.stream.sink import StreamSink
+from recorder.stream.sink import SinkFailed, StreamSink
 
 DEFAULT_BASE_URL = "https://predict.vellum.ai"
 BASE_URL_ENV = "VELLUM_PREDICT_URL"
@@ -84,6 +84,7 @@ def execute_and_record(
     policy: FlushPolicy | None = None,
     on_parsed: Callable[[ParsedEvent | RejectedLine], None] | None = None,
     on_bytes: Callable[[bytes], None] | None = None,
+    on_commit: Callable[[list[int]], None] | None = None,
     transport: httpx.BaseTransport | None = None,
 ) -> LiveResult:
     """POST the request, record every line as it arrives, and say how the stream ended.
@@ -91,7 +92,7 @@ def execute_and_record(
     KeyboardInterrupt and SystemExit (SIGTERM) are recorded as `interrupted`, then re-raised.
     """
     url = f"{base_url}{STREAM_PATH}"
-    sink = StreamSink(store, source=url, request=request_body, policy=policy, on_parsed=on_parsed)
+    sink = StreamSink(store, source=url, request=request_body, policy=policy, on_parsed=on_parsed, on_commit=on_commit)
     headers = {"X-API-KEY": api_key, "User-Agent": f"workflow-recorder/{__version__}", "Accept": "application/x-ndjson"}
     started = False  # response headers arrived: from here on a failure cuts a stream
     try:
@@ -110,7 +111,10 @@ def execute_and_record(
         signal_name = "SIGINT (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
         sink.close(Outcome.INTERRUPTED, error=f"interrupted by {signal_name}; everything received was kept")
         raise
-    except httpx.TransportError as exc:
+    except SinkFailed:
+        # The store itself failed: nothing more can be recorded, so say so rather than carry on.
+        raise
+    except httpx.HTTPError as exc:
         if started:
             message = f"stream cut after {sink.lines_seen} lines: {_describe(exc, timeouts, streaming=True)}"
             result = sink.close(Outcome.CUT, http_status=response.status_code, error=message)
@@ -118,6 +122,10 @@ def execute_and_record(
         message = f"{url}: {_describe(exc, timeouts, streaming=False)}"
         result = sink.close(Outcome.CONNECTION_ERROR, error=message)
         return LiveResult(result, url, None, message)
+    except Exception as exc:
+        # Anything unforeseen: keep what was received, say why the recording stopped, re-raise.
+        sink.close(Outcome.CUT, error=f"the recorder failed: {exc.__class__.__name__}: {exc}")
+        raise
 
 
 def _http_error(sink: StreamSink, url: str, response: httpx.Response) -> LiveResult:
@@ -140,7 +148,7 @@ def _cut_message(result: RecordingResult) -> str | None:
     return None
 
 
-def _describe(exc: httpx.TransportError, timeouts: Timeouts, *, streaming: bool) -> str:
+def _describe(exc: httpx.HTTPError, timeouts: Timeouts, *, streaming: bool) -> str:
     """One line a person can act on, for the transport failures that happen in production."""
     detail = str(exc) or exc.__class__.__name__
     if isinstance(exc, httpx.ConnectTimeout):
@@ -153,6 +161,8 @@ def _describe(exc: httpx.TransportError, timeouts: Timeouts, *, streaming: bool)
         return f"the server closed the connection mid-response ({detail})"
     if isinstance(exc, httpx.ReadError):
         return f"the connection was reset ({detail})"
+    if isinstance(exc, httpx.DecodingError):
+        return f"the body could not be decoded ({detail})"
     if isinstance(exc, httpx.ConnectError):
         lowered = detail.lower()
         if "ssl" in lowered or "certificate" in lowered or "tls" in lowered:

@@ -6,11 +6,13 @@ whatever the file size.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from recorder.model.cassette import is_cassette
 from recorder.model.events import load_json
 from recorder.model.lines import LineSplitter
 from recorder.model.request import RecordedRequest
@@ -51,14 +53,34 @@ def ingest_path(
     request: dict[str, Any] | None = None,
     on_bytes: Callable[[int], None] | None = None,
 ) -> RecordingResult:
-    """Record the body in `path` (`-` reads stdin); `on_bytes` is told of each chunk's size."""
+    """Record the body in `path` (`-` reads stdin); `on_bytes` is told of each chunk's size.
+
+    A cassette (`recorder export`) is recognised by its first bytes and recorded as the exchange it
+    holds: its request (unless `request` is given), arrival times, HTTP status and outcome.
+    """
     if path == STDIN:
-        return ingest_chunks(store, _read_chunks(sys.stdin.buffer, on_bytes), source="stdin", request=request)
+        return _ingest_body_or_cassette(store, _read_chunks(sys.stdin.buffer, on_bytes), source="stdin", request=request)
     file = Path(path)
     if not file.is_file():
         raise IngestError(f"{path}: no such file")
     with file.open("rb") as handle:
-        return ingest_chunks(store, _read_chunks(handle, on_bytes), source=f"file:{file.resolve()}", request=request)
+        return _ingest_body_or_cassette(store, _read_chunks(handle, on_bytes), source=f"file:{file.resolve()}", request=request)
+
+
+def _ingest_body_or_cassette(
+    store: Store, chunks: Iterator[bytes], *, source: str, request: dict[str, Any] | None
+) -> RecordingResult:
+    first = next(chunks, b"")
+    if not is_cassette(first):
+        return ingest_chunks(store, itertools.chain((first,), chunks), source=source, request=request)
+    from recorder.model.cassette import Cassette, CassetteError
+    from recorder.replay.ingest import ingest_cassette  # the cassette -> store mapping lives with replay
+
+    try:
+        cassette = Cassette.loads(first + b"".join(chunks))
+    except CassetteError as exc:
+        raise IngestError(f"{source.removeprefix('file:')}: {exc}") from exc
+    return ingest_cassette(store, cassette, request=request, source=source)
 
 
 def read_request_file(path: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from recorder.stream.relay import Ending, RecordedCallback, RelayGroup, Response
 
 # How long closing the transport (closing the client does it) waits for streams still being committed.
 CLOSE_WAIT_S = 10.0
+CLOSING = "when the client closed; they go on in the background"
 
 ClientT = TypeVar("ClientT")
 
@@ -78,7 +79,7 @@ class RecordingTransport(httpx.BaseTransport):
         return self._relays.wait(timeout)
 
     def close(self) -> None:
-        self._relays.wait_at_close(CLOSE_WAIT_S)
+        self._relays.wait_or_warn(CLOSE_WAIT_S, CLOSING)
         self.inner.close()
 
 
@@ -118,7 +119,7 @@ class AsyncRecordingTransport(httpx.AsyncBaseTransport):
         return self._relays.wait(timeout)
 
     async def aclose(self) -> None:
-        await asyncio.to_thread(self._relays.wait_at_close, CLOSE_WAIT_S)
+        await asyncio.to_thread(self._relays.wait_or_warn, CLOSE_WAIT_S, CLOSING)
         await self.inner.aclose()
 
 

@@ -12,9 +12,12 @@ notices.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import queue
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +31,9 @@ from recorder.stream.sink import SinkFailed, StreamSink
 logger = logging.getLogger("recorder")
 
 CLOSED_EARLY = "closed by the application before the end of the stream"
+EXITED = "the application exited while the stream was still open"
+# At interpreter exit, how long to wait for recordings to commit what they received.
+EXIT_WAIT_S = 10.0
 
 RecordedCallback = Callable[[RecordingResult], None]
 
@@ -126,13 +132,22 @@ class StreamRelay:
 
     def _record(self) -> RecordingResult:
         sink = StreamSink(self._store, source=self._source, request=self._request, policy=self._policy)
-        body = _BodyCopy(sink, self._head)
-        while True:
-            item = self._inbox.get()
-            if isinstance(item, Ending):
-                body.finish()
-                return self._close(sink, item, body)
-            body.take(item)
+        try:
+            body = _BodyCopy(sink, self._head)
+            while True:
+                item = self._inbox.get()
+                if isinstance(item, Ending):
+                    body.finish()
+                    return self._close(sink, item, body)
+                body.take(item)
+        except Exception as exc:
+            # Close what can still be closed, or the sink's writer would heartbeat an in-progress
+            # recording forever; when the store itself failed, this fails too and changes nothing.
+            try:
+                sink.close(Outcome.CUT, error=f"the recorder failed while recording this stream: {store_error(exc)}")
+            except Exception:  # noqa: BLE001, S110 - the original failure is the one to report
+                pass
+            raise
 
     def _close(self, sink: StreamSink, ending: Ending, body: _BodyCopy) -> RecordingResult:
         head = self._head
@@ -147,7 +162,8 @@ class StreamRelay:
             return sink.close(Outcome.CUT, http_status=head.status, error=f"stream cut after {sink.lines_seen} lines: {reason}")
         if ending.outcome == Outcome.COMPLETE:
             return sink.close(Outcome.COMPLETE, http_status=head.status)
-        return sink.close(ending.outcome, http_status=head.status, error=f"stream cut after {sink.lines_seen} lines: {ending.reason}")
+        how = "cut" if ending.outcome == Outcome.CUT else ending.outcome
+        return sink.close(ending.outcome, http_status=head.status, error=f"stream {how} after {sink.lines_seen} lines: {ending.reason}")
 
     def _give_up(self, exc: BaseException) -> None:
         self._given_up = True
@@ -209,6 +225,7 @@ class RelayGroup:
         self._on_recorded = on_recorded
         self._active: set[StreamRelay] = set()
         self._idle = threading.Condition()
+        _groups.add(self)
 
     def start(self, *, source: str, request: dict[str, Any] | None, head: ResponseHead | None) -> StreamRelay:
         relay = StreamRelay(self._store, source=source, request=request, head=head, policy=self._policy, on_done=self._done)
@@ -231,9 +248,32 @@ class RelayGroup:
         with self._idle:
             return self._idle.wait_for(lambda: not self._active, timeout)
 
-    def wait_at_close(self, timeout: float) -> None:
+    def wait_or_warn(self, timeout: float, moment: str) -> None:
+        """Wait for the recordings to finish; say so in a warning if some did not in time."""
         if not self.wait(timeout):
-            logger.warning("recorder: %d workflow stream(s) were still being recorded when the client closed", len(self._active))
+            logger.warning("recorder: %d workflow stream(s) were still being recorded %s", len(self._active), moment)
+
+    def interrupt_all(self) -> None:
+        """Record every stream still open as interrupted: nobody will read it any more."""
+        with self._idle:
+            active = list(self._active)
+        for relay in active:
+            relay.finish(Ending(Outcome.INTERRUPTED, EXITED))
+
+
+_groups: weakref.WeakSet[RelayGroup] = weakref.WeakSet()
+
+
+@atexit.register
+def _finish_recordings_at_exit() -> None:
+    """Relay threads are daemons, killed as the interpreter finalises: before that, let them commit
+    what they received (applications rarely close their Vellum client, so this is the last chance)."""
+    groups = list(_groups)
+    for group in groups:
+        group.interrupt_all()
+    deadline = time.monotonic() + EXIT_WAIT_S
+    for group in groups:
+        group.wait_or_warn(max(deadline - time.monotonic(), 0.0), "at exit; what they received since their last commit is lost")
 
 
 def content_decoder(head: ResponseHead | None) -> Any:

@@ -16,11 +16,14 @@ from collections.abc import Callable
 from typing import Any
 
 from recorder.model.events import ParsedEvent, RejectedLine
-from recorder.model.lines import LineSplitter, RawLine
+from recorder.model.lines import LineSplitter
 from recorder.model.timestamps import now_us
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
 
 HEARTBEAT_S = 5.0
+# When lines arrive faster than they commit, batches grow up to this many lines: the per-commit
+# cost is then shared, and the writer catches up instead of falling ever further behind.
+MAX_BATCH = 5_000
 _CLOSE = object()
 
 ParsedCallback = Callable[[ParsedEvent | RejectedLine], None]
@@ -60,13 +63,14 @@ class StreamSink:
     def lines_seen(self) -> int:
         return self._splitter.lines_seen
 
-    def feed(self, chunk: bytes) -> None:
-        """Hand over bytes just received. Cheap: the caller is usually the application's thread."""
+    def feed(self, chunk: bytes, received_at_us: int | None = None) -> None:
+        """Hand over bytes just received (at `received_at_us`, default now). Cheap: the caller is
+        usually the application's or the network's thread."""
         if self._failure is not None:
             raise SinkFailed(f"the store stopped taking this stream: {self._failure}") from self._failure
         lines = self._splitter.feed(chunk)
         if lines:
-            self._queue.put((lines, now_us()))
+            self._queue.put((lines, received_at_us if received_at_us is not None else now_us()))
 
     def close(self, outcome: str = Outcome.COMPLETE, *, http_status: int | None = None, error: str | None = None) -> RecordingResult:
         """Commit everything (a partial last line included, as a reject) and record how it ended."""
@@ -91,12 +95,16 @@ class StreamSink:
                     item = self._queue.get(timeout=self._wait_s(last_beat))
                 except queue.Empty:
                     item = None
-                if item is _CLOSE:
+                closing = self._take(item)
+                # Whatever else has queued up meanwhile joins this batch.
+                while not closing and writer.pending < MAX_BATCH:
+                    try:
+                        closing = self._take(self._queue.get_nowait())
+                    except queue.Empty:
+                        break
+                if closing:
                     return
-                if item is not None:
-                    lines, received_at_us = item
-                    self._add(lines, received_at_us)
-                if writer.flush_due():
+                if writer.batch_full or writer.flush_due():
                     writer.flush()
                     last_beat = time.monotonic()
                 elif writer.pending == 0 and time.monotonic() - last_beat >= HEARTBEAT_S:
@@ -105,11 +113,19 @@ class StreamSink:
         except BaseException as exc:  # noqa: BLE001 - reported to the feeding thread, never lost
             self._failure = exc
 
-    def _add(self, lines: list[RawLine], received_at_us: int) -> None:
-        for line in lines:
-            parsed = self._writer.add(line, received_at_us)
-            if parsed is not None and self._on_parsed is not None:
-                self._on_parsed(parsed)
+    def _take(self, item: Any) -> bool:
+        """Add a queued item's lines; True when the item says the stream is closing."""
+        if item is _CLOSE:
+            return True
+        if item is not None:
+            lines, received_at_us = item
+            for line in lines:
+                parsed = self._writer.add(line, received_at_us, autoflush=False)
+                if parsed is not None and self._on_parsed is not None:
+                    self._on_parsed(parsed)
+                # Let the feeding thread run: it is usually an application serving its user.
+                time.sleep(0)
+        return False
 
     def _wait_s(self, last_beat: float) -> float:
         """How long the writer may sleep: until the pending batch is due, or the next heartbeat."""
