@@ -24,6 +24,7 @@ HEARTBEAT_S = 5.0
 # When lines arrive faster than they commit, batches grow up to this many lines: the per-commit
 # cost is then shared, and the writer catches up instead of falling ever further behind.
 MAX_BATCH = 5_000
+YIELD_EVERY_S = 0.0005
 _CLOSE = object()
 
 ParsedCallback = Callable[[ParsedEvent | RejectedLine], None]
@@ -52,6 +53,7 @@ class StreamSink:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._failure: BaseException | None = None
         self._closed = False
+        self._last_yield = time.perf_counter()
         self._thread = threading.Thread(target=self._run, name=f"recorder-sink-{self.recording_id}", daemon=True)
         self._thread.start()
 
@@ -123,9 +125,19 @@ class StreamSink:
                 parsed = self._writer.add(line, received_at_us, autoflush=False)
                 if parsed is not None and self._on_parsed is not None:
                     self._on_parsed(parsed)
-                # Let the feeding thread run: it is usually an application serving its user.
-                time.sleep(0)
+                self._yield_now_and_then()
         return False
+
+    def _yield_now_and_then(self) -> None:
+        """Hand the GIL to the feeding thread every half millisecond of work.
+
+        The feeder is usually an application serving its user; left alone, this thread would
+        keep the GIL for the interpreter's whole switch interval (5 ms) at a time.
+        """
+        now = time.perf_counter()
+        if now - self._last_yield >= YIELD_EVERY_S:
+            time.sleep(0)
+            self._last_yield = time.perf_counter()
 
     def _wait_s(self, last_beat: float) -> float:
         """How long the writer may sleep: until the pending batch is due, or the next heartbeat."""
