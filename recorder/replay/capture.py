@@ -1,0 +1,229 @@
+"""Recording cassettes through to the real API, at httpx's transport seam (the pytest plugin's
+`once` and `all` modes).
+
+Requests to the replayed endpoints are forwarded to the inner transport; the application gets
+the response unchanged, chunk for chunk, while each line is stamped with its arrival offset. When
+the body ends (or breaks, or the application closes it) the exchange becomes a `Cassette`, handed
+to `on_cassette`. What never reaches a cassette: request headers (the API key travels there),
+cookies and credentials in response headers, and the values under `redact_keys`.
+
+`api_key` (when given) replaces the X-API-KEY header of forwarded requests, so a test can build
+its client with a dummy key and record with the real one from VELLUM_API_KEY. Forwarded requests
+ask for an uncompressed body (`Accept-Encoding: identity`), so what is recorded is what the
+application's `iter_lines` reads.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+import httpx
+
+from recorder.model.cassette import Cassette, Fault, Line, Request, Response
+from recorder.model.lines import LineSplitter
+from recorder.model.request import strip_secrets
+from recorder.model.timestamps import now_us
+from recorder.replay.redaction import redact
+from recorder.replay.responder import is_replayed
+
+CassetteSink = Callable[[Cassette], None]
+
+_DROPPED_HEADERS = {"content-length", "transfer-encoding", "content-encoding", "connection", "keep-alive", "date", "server", "via", "alt-svc"}
+_SECRET_HINTS = ("cookie", "auth", "token", "key", "secret", "signature", "session")
+CLOSED_EARLY = "closed by the application before the end of the stream"
+
+
+class CaptureTransport(httpx.BaseTransport):
+    """Forwards to `inner` and records every replayed-endpoint exchange as a cassette."""
+
+    def __init__(self, inner: httpx.BaseTransport, on_cassette: CassetteSink, *, api_key: str | None = None,
+                 redact_keys: Sequence[str] = ()) -> None:
+        self.inner = inner
+        self._capture = _Captures(on_cassette, api_key, redact_keys)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if not is_replayed(request.method, request.url.path):
+            return self.inner.handle_request(request)
+        request.read()
+        exchange = self._capture.start(request)
+        response = self.inner.handle_request(exchange.forwarded)
+        exchange.head(response)
+        return _reply(response, request, _SyncCapture(response.stream, exchange))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class AsyncCaptureTransport(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, on_cassette: CassetteSink, *, api_key: str | None = None,
+                 redact_keys: Sequence[str] = ()) -> None:
+        self.inner = inner
+        self._capture = _Captures(on_cassette, api_key, redact_keys)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if not is_replayed(request.method, request.url.path):
+            return await self.inner.handle_async_request(request)
+        await request.aread()
+        exchange = self._capture.start(request)
+        response = await self.inner.handle_async_request(exchange.forwarded)
+        exchange.head(response)
+        return _reply(response, request, _AsyncCapture(response.stream, exchange))
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _Captures:
+    def __init__(self, on_cassette: CassetteSink, api_key: str | None, redact_keys: Sequence[str]) -> None:
+        self.on_cassette = on_cassette
+        self.api_key = api_key
+        self.redact_keys = tuple(redact_keys)
+
+    def start(self, request: httpx.Request) -> _Exchange:
+        return _Exchange(self, request)
+
+
+class _Exchange:
+    """One forwarded request and the lines of its response, as they arrive."""
+
+    def __init__(self, captures: _Captures, request: httpx.Request) -> None:
+        self._captures = captures
+        self._started = time.monotonic()
+        self._recorded_at_us = now_us()
+        self._request = request
+        headers = httpx.Headers(request.headers)
+        headers["accept-encoding"] = "identity"
+        if captures.api_key:
+            headers["x-api-key"] = captures.api_key
+        self.forwarded = httpx.Request(request.method, request.url, headers=headers, content=request.content, extensions=request.extensions)
+        self._splitter = LineSplitter()
+        self._lines: list[Line] = []
+        self._status = 0
+        self._headers: dict[str, str] = {}
+        self._decoder: Any = None
+        self._done = False
+        self._lock = threading.Lock()
+
+    def head(self, response: httpx.Response) -> None:
+        self._status = response.status_code
+        self._headers = _kept_headers(response.headers)
+        if response.headers.get("content-encoding", "identity") != "identity":  # the server compressed anyway
+            self._decoder = httpx.Response(response.status_code, headers=response.headers)._get_content_decoder()
+
+    def take(self, chunk: bytes) -> None:
+        if self._decoder is not None:
+            chunk = self._decoder.decode(chunk)
+        at_us = int((time.monotonic() - self._started) * 1_000_000)
+        self._lines.extend(Line(at_us, line.data) for line in self._splitter.feed(chunk))
+
+    def finish(self, outcome: str, error: str | None = None, *, broken: bool = False) -> None:
+        with self._lock:
+            if self._done:
+                return
+            self._done = True
+        if self._decoder is not None:
+            self.take(self._decoder.flush())
+            self._decoder = None
+        last = self._splitter.finish()
+        at_us = int((time.monotonic() - self._started) * 1_000_000)
+        if last is not None:
+            self._lines.append(Line(at_us, last.data))
+        cassette = Cassette(
+            request=Request(self._request.method, self._request.url.path, _json_body(self._request.content)),
+            response=Response(
+                status=self._status,
+                headers=self._headers,
+                lines=tuple(self._lines),
+                ends_with_newline=last is None,
+                outcome="http_error" if self._status >= 400 else outcome,
+                error=error,
+            ),
+            execution_id=_execution_id(self._lines),
+            recorded_at_us=self._recorded_at_us,
+            source=f"{self._request.url.scheme}://{self._request.url.netloc.decode('ascii')}{self._request.url.path}",
+            fault=Fault(cut_after_lines=len(self._lines)) if broken else None,
+        )
+        if self._captures.redact_keys:
+            cassette = redact(cassette, self._captures.redact_keys).cassette
+        self._captures.on_cassette(cassette)
+
+
+class _SyncCapture(httpx.SyncByteStream):
+    def __init__(self, inner: httpx.SyncByteStream, exchange: _Exchange) -> None:
+        self._inner = inner
+        self._exchange = exchange
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            for chunk in self._inner:
+                self._exchange.take(chunk)
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self._exchange.finish("cut", f"stream cut: {type(exc).__name__}: {exc}", broken=True)
+            raise
+        self._exchange.finish("complete")
+
+    def close(self) -> None:
+        self._exchange.finish("cut", CLOSED_EARLY)
+        self._inner.close()
+
+
+class _AsyncCapture(httpx.AsyncByteStream):
+    def __init__(self, inner: httpx.AsyncByteStream, exchange: _Exchange) -> None:
+        self._inner = inner
+        self._exchange = exchange
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._inner:
+                self._exchange.take(chunk)
+                yield chunk
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            self._exchange.finish("cut", f"stream cut: {type(exc).__name__}: {exc}", broken=True)
+            raise
+        self._exchange.finish("complete")
+
+    async def aclose(self) -> None:
+        self._exchange.finish("cut", CLOSED_EARLY)
+        await self._inner.aclose()
+
+
+def _reply(response: httpx.Response, request: httpx.Request, stream: httpx.SyncByteStream | httpx.AsyncByteStream) -> httpx.Response:
+    return httpx.Response(response.status_code, headers=response.headers, stream=stream, extensions=response.extensions, request=request)
+
+
+def _kept_headers(headers: httpx.Headers) -> dict[str, str]:
+    kept: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered in _DROPPED_HEADERS or any(hint in lowered for hint in _SECRET_HINTS):
+            continue
+        kept[lowered] = value
+    return kept
+
+
+def _json_body(content: bytes) -> dict[str, Any] | None:
+    try:
+        body = json.loads(content) if content else None
+    except ValueError:
+        return None
+    return strip_secrets(body) if isinstance(body, dict) else None
+
+
+def _execution_id(lines: list[Line]) -> str | None:
+    for line in lines:
+        try:
+            value = json.loads(line.data)
+        except ValueError:
+            continue
+        if isinstance(value, dict) and isinstance(value.get("execution_id"), str):
+            return value["execution_id"]
+    return None

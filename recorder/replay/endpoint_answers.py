@@ -1,0 +1,75 @@
+"""What the non-stream endpoints answer about a recorded stream (SCHEMA.md, section C).
+
+`POST /v1/execute-workflow` returns the execution's terminal WORKFLOW event; `GET
+/v1/workflows/executions/{id}/status` its status, final outputs by name and error. Both are read
+from the recorded lines, so one cassette of the stream serves all three endpoints.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recorder.model.cassette import Cassette
+from recorder.model.events import ParsedEvent, parse_line
+from recorder.model.lines import RawLine
+from recorder.model.vocabulary import TERMINAL_STATES
+
+EXECUTION_URL = "https://app.vellum.ai/workflows/executions/{execution_id}"
+
+
+class NoTerminalEvent(LookupError):
+    """The recorded stream ended before its terminal WORKFLOW event."""
+
+
+def workflow_events(cassette: Cassette) -> list[ParsedEvent]:
+    """The WORKFLOW events of the cassette's execution, in stream order."""
+    events = []
+    for position, line in enumerate(cassette.response.lines):
+        parsed = parse_line(RawLine(position, line.data))
+        if not isinstance(parsed, ParsedEvent) or parsed.type != "WORKFLOW":
+            continue
+        if cassette.execution_id is None or parsed.execution_id == cassette.execution_id:
+            events.append(parsed)
+    return events
+
+
+def terminal_event(cassette: Cassette) -> ParsedEvent | None:
+    return next((event for event in workflow_events(cassette) if event.state in TERMINAL_STATES), None)
+
+
+def execute_answer(cassette: Cassette) -> dict[str, Any]:
+    """The ExecuteWorkflowResponse: `{execution_id, run_id, external_id, data}`."""
+    event = terminal_event(cassette)
+    if event is None:
+        raise NoTerminalEvent(f"the recorded stream of {cassette.execution_id or 'this request'} has no terminal WORKFLOW event (it was cut)")
+    data = event.body.get("data") or {}
+    return {
+        "execution_id": event.execution_id,
+        "run_id": event.body.get("run_id"),
+        "external_id": event.body.get("external_id"),
+        "data": {key: data.get(key) for key in ("id", "state", "ts", "error", "outputs")},
+    }
+
+
+def status_answer(cassette: Cassette, execution_id: str) -> dict[str, Any]:
+    """The CheckWorkflowExecutionStatusResponse: the terminal state (or the last state seen, for a
+    stream that was cut), outputs by name when fulfilled, `{message, code}` when rejected."""
+    events = workflow_events(cassette)
+    terminal = next((event for event in events if event.state in TERMINAL_STATES), None)
+    outputs = error = None
+    if terminal is not None:
+        status = terminal.state
+        data = terminal.body.get("data") or {}
+        if status == "FULFILLED" and isinstance(data.get("outputs"), list):
+            outputs = {item.get("name"): item.get("value") for item in data["outputs"] if isinstance(item, dict)}
+        if isinstance(data.get("error"), dict):
+            error = {"message": data["error"].get("message"), "code": data["error"].get("code")}
+    else:
+        status = events[-1].state if events and events[-1].state else "INITIATED"
+    return {
+        "status": status,
+        "execution_id": execution_id,
+        "execution_detail_url": EXECUTION_URL.format(execution_id=execution_id),
+        "outputs": outputs,
+        "error": error,
+    }

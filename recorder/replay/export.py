@@ -1,0 +1,160 @@
+"""From the store to a cassette: one execution's recorded stream, rebuilt byte for byte.
+
+The body is rebuilt from what the store keeps of the recording that carried it: every event
+(`events.raw`, authoritative), every reject (`rejects.raw_bytes` when set, else `raw`), the
+whitespace-only lines (`recordings.blank_lines`), empty lines (positions nothing else holds) and
+whether the body ended in `\\n` (`recordings.ends_with_newline`). When the recording has a body
+SHA-256, the rebuilt body must hash to it, or the export fails rather than hand out other bytes.
+
+Arrival offsets come from `received_at_us` relative to the recording's start (when the request
+was sent, for a live recording). Lines that carry no arrival time (blank lines, and events first
+stored by an earlier recording of the same execution) take the offset of the line before them;
+offsets never go backwards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from recorder.model.cassette import NDJSON, STREAM_PATH, Cassette, Fault, Line, Request, Response
+from recorder.replay.redaction import redact
+from recorder.store import Outcome, Recording, Store
+from recorder.store.schema import Event, Reject
+
+# The writer's reason for a body that ended cleanly before its terminal event (recorder.store.writer):
+# such a stream is replayed as it ended, cleanly; any other cut broke the connection.
+_CLEAN_END = "the stream ended before the terminal WORKFLOW event"
+# How many readings of an ambiguous body are tried against its hash before giving up.
+_MAX_READINGS = 4096
+
+
+class ExportError(LookupError):
+    """The execution is not recorded, or its body cannot be rebuilt exactly."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    position: int
+    data: bytes
+    received_at_us: int | None  # None: no arrival time of this recording's own
+
+
+def export_cassette(store: Store, execution_id: str, *, redact_keys: Sequence[str] = ()) -> Cassette:
+    """The cassette of an execution (its full id), from the best recording of its stream."""
+    execution = store.execution(execution_id)
+    if execution is None:
+        raise ExportError(f"no recorded execution has the id {execution_id!r}")
+    recordings = store.recordings_of(execution_id)
+    carrying = _recordings_with_lines(recordings)
+    if not carrying:
+        raise ExportError(f"execution {execution_id} has no recorded stream to export")
+    recording = carrying[0]
+    lines, ends_with_newline = rebuild_lines(store, recording, execution_id)
+    describing = next((r for r in recordings if r.id == execution.recording_id), None)
+    request_body = recording.request if recording.request is not None else (describing.request if describing else None)
+    response = Response(
+        status=recording.http_status or 200,
+        headers={"content-type": NDJSON},
+        lines=lines,
+        ends_with_newline=ends_with_newline,
+        outcome=recording.outcome,
+        error=recording.error,
+    )
+    cassette = Cassette(
+        request=Request(method="POST", path=STREAM_PATH, body=request_body),
+        response=response,
+        execution_id=execution_id,
+        recorded_at_us=recording.started_at_us,
+        source=recording.source,
+        fault=fault_of_ending(recording.outcome, recording.error, len(lines)),
+    )
+    if redact_keys:
+        cassette = redact(cassette, redact_keys).cassette
+    return cassette
+
+
+def fault_of_ending(outcome: str, error: str | None, line_count: int) -> Fault | None:
+    """A stream whose connection broke is replayed breaking the same way, after the same lines."""
+    if outcome in (Outcome.CUT, Outcome.INTERRUPTED) and not (error or "").startswith(_CLEAN_END):
+        return Fault(cut_after_lines=line_count)
+    return None
+
+
+def rebuild_lines(store: Store, recording: Recording, execution_id: str) -> tuple[tuple[Line, ...], bool]:
+    """The recording's lines in stream order with their arrival offsets, verified against its hash.
+
+    Empty lines are not stored, and neither is an event line another recording of the execution
+    stored first (the recording counts those as duplicates): a position nothing of this recording
+    holds is one or the other. Exactly `duplicate_count` of the gaps where such an event exists
+    are that event; the choice whose body has the recorded hash is the body.
+    """
+    own, others = _rows_of(store, recording, execution_id)
+    candidates = sorted(position for position in others if position not in own)
+    duplicates = min(recording.duplicate_count or 0, len(candidates))
+    ends_with_newline = bool(recording.ends_with_newline)
+    for chosen in _choices(candidates, duplicates):
+        rows = [own.get(p) or (others[p] if p in chosen else _Row(p, b"", None)) for p in range(recording.line_count)]
+        lines = _timed(rows, recording.started_at_us)
+        body = Response(lines=lines, ends_with_newline=ends_with_newline).body()
+        if recording.body_sha256 is None or hashlib.sha256(body).hexdigest() == recording.body_sha256:
+            return lines, ends_with_newline
+    raise ExportError(
+        f"recording {recording.id} of execution {execution_id} cannot be rebuilt byte for byte "
+        "(no reading of its stored lines has the recorded SHA-256)"
+    )
+
+
+def _choices(candidates: list[int], count: int) -> Iterator[set[int]]:
+    if count == len(candidates):
+        yield set(candidates)
+        return
+    yield from (set(chosen) for chosen in itertools.islice(itertools.combinations(candidates, count), _MAX_READINGS))
+
+
+def _timed(rows: list[_Row], started_at_us: int) -> tuple[Line, ...]:
+    lines: list[Line] = []
+    offset = 0
+    for row in rows:
+        if row.received_at_us is not None:
+            offset = max(offset, row.received_at_us - started_at_us)
+        lines.append(Line(offset, row.data))
+    return tuple(lines)
+
+
+def _recordings_with_lines(recordings: Sequence[Recording]) -> list[Recording]:
+    """Recordings that carried a body, best first: complete ones, then the longest, then the oldest."""
+    carrying = [r for r in recordings if r.line_count]
+    return sorted(carrying, key=lambda r: (r.outcome != Outcome.COMPLETE, -r.line_count, r.id))
+
+
+def _rows_of(store: Store, recording: Recording, execution_id: str) -> tuple[dict[int, _Row], dict[int, _Row]]:
+    """The recording's own lines by position (events, rejects, blank lines), and the events other
+    recordings stored for the executions it carried."""
+    own: dict[int, _Row] = {}
+    others: dict[int, _Row] = {}
+    with Session(store.engine) as session:
+        carried = set(session.scalars(select(Event.execution_id).where(Event.recording_id == recording.id).distinct()))
+        events = session.execute(
+            select(Event.position, Event.raw, Event.received_at_us, Event.recording_id)
+            .where(Event.execution_id.in_(carried | {execution_id}), Event.position < recording.line_count)
+            .order_by(Event.position)
+        ).all()
+        rejects = session.execute(
+            select(Reject.position, Reject.raw, Reject.raw_bytes, Reject.received_at_us).where(Reject.recording_id == recording.id)
+        ).all()
+    for position, raw, received_at_us, recording_id in events:
+        if recording_id == recording.id:
+            own[position] = _Row(position, raw.encode("utf-8"), received_at_us)
+        else:
+            others.setdefault(position, _Row(position, raw.encode("utf-8"), None))
+    for position, raw, raw_bytes, received_at_us in rejects:
+        own[position] = _Row(position, raw_bytes if raw_bytes is not None else raw.encode("utf-8"), received_at_us)
+    for position, text in recording.blank_lines or ():
+        own[position] = _Row(position, text.encode("utf-8"), None)
+    return own, others

@@ -1,0 +1,126 @@
+"""Where replayed exchanges come from: a folder of cassettes, a list of them, or the store.
+
+A library lists the recorded requests of an endpoint (`candidates`), hands out the cassette of a
+candidate (`cassette`) and finds the recorded stream of an execution id (`by_execution_id`).
+`refresh()` picks up what was recorded since the library was opened; replayers call it before
+they answer "no match", so a server keeps up with a store or folder that is still being written.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Protocol
+
+from recorder.model.cassette import STREAM_PATH, Cassette, CassetteError, is_cassette, read_cassette
+from recorder.replay.matching import Candidate
+
+
+class Library(Protocol):
+    # Changes whenever the recordings change, so replayers know to rebuild their match indexes.
+    version: int
+
+    def describe(self) -> str: ...
+
+    def candidates(self, method: str, path: str) -> Sequence[Candidate]: ...
+
+    def cassette(self, candidate: Candidate) -> Cassette: ...
+
+    def by_execution_id(self, execution_id: str) -> Cassette | None: ...
+
+    def refresh(self) -> bool:
+        """Look again; True when something new was found."""
+        ...
+
+
+class CassetteLibrary:
+    """Cassettes held in memory, in the order given (the order equal matches are served in)."""
+
+    def __init__(self, cassettes: Iterable[Cassette] = (), *, names: Sequence[str] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._entries: list[tuple[Candidate, Cassette]] = []
+        self._by_candidate: dict[int, Cassette] = {}
+        self.version = 0
+        for index, cassette in enumerate(cassettes):
+            self.add(cassette, names[index] if names is not None else None)
+
+    def add(self, cassette: Cassette, name: str | None = None) -> None:
+        """Add a cassette; one with the name of a known one replaces it (a file written again)."""
+        with self._lock:
+            label = name or cassette.execution_id or f"cassette {len(self._entries) + 1}"
+            entry = (Candidate(label, cassette.request.body, cassette.execution_id), cassette)
+            index = next((i for i, (known, _) in enumerate(self._entries) if known.name == label), None)
+            if index is None:
+                self._entries.append(entry)
+            else:
+                del self._by_candidate[id(self._entries[index][0])]
+                self._entries[index] = entry
+            self._by_candidate[id(entry[0])] = cassette
+            self.version += 1
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def describe(self) -> str:
+        return f"{len(self._entries)} cassettes"
+
+    def candidates(self, method: str, path: str) -> Sequence[Candidate]:
+        """Recorded requests of an endpoint (`path` as in the API reference; a recorded path may
+        carry a prefix of the base URL before it)."""
+        with self._lock:
+            return [candidate for candidate, c in self._entries if c.request.method == method and c.request.path.endswith(path)]
+
+    def cassette(self, candidate: Candidate) -> Cassette:
+        with self._lock:
+            return self._by_candidate[id(candidate)]
+
+    def by_execution_id(self, execution_id: str) -> Cassette | None:
+        with self._lock:
+            streams = [c for _, c in self._entries if c.execution_id == execution_id and c.request.path.endswith(STREAM_PATH)]
+        return streams[-1] if streams else None
+
+    def refresh(self) -> bool:
+        return False
+
+
+class FolderLibrary(CassetteLibrary):
+    """Every cassette under a folder (`*.json`, searched recursively, in path order). JSON files
+    that are not cassettes are left alone; a file that claims to be one but is broken is an error."""
+
+    def __init__(self, folder: str | Path) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        if not self.folder.is_dir():
+            raise FileNotFoundError(f"{self.folder}: no such folder of cassettes")
+        self._seen: dict[Path, float] = {}
+        self._scan(strict=True)
+
+    def describe(self) -> str:
+        return f"{len(self)} cassettes in {self.folder}"
+
+    def refresh(self) -> bool:
+        return self._scan(strict=False)
+
+    def _scan(self, *, strict: bool) -> bool:
+        """Read new and changed files. At start a broken cassette is an error; later, a file that
+        does not read (yet: it may be half written) is skipped and tried again next time."""
+        found = False
+        for path in sorted(self.folder.rglob("*.json")):
+            mtime = path.stat().st_mtime
+            if self._seen.get(path) == mtime:
+                continue
+            with path.open("rb") as handle:
+                if not is_cassette(handle.read(256)):
+                    self._seen[path] = mtime
+                    continue
+            try:
+                cassette = read_cassette(path)
+            except CassetteError:
+                if strict:
+                    raise
+                continue
+            self._seen[path] = mtime
+            self.add(cassette, str(path.relative_to(self.folder)))
+            found = True
+        return found

@@ -1,0 +1,265 @@
+"""What a replay answers to one request, decided once for the replay server and the transports.
+
+The answer is a plan: status, headers, and the body as timed chunks (lines that arrived together
+in the recording go out together), plus the cassette's fault: a delay before the first byte, an
+HTTP error instead of the stream, or a connection that breaks after some lines. The server turns
+the plan into socket writes, the transports into an httpx byte stream; both honour it the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from recorder.model.cassette import EXECUTE_PATH, NDJSON, STATUS_PATH, STREAM_PATH, Cassette
+from recorder.replay.endpoint_answers import NoTerminalEvent, execute_answer, status_answer
+from recorder.replay.library import Library
+from recorder.replay.matching import Candidate, Matcher, MatchRule, NoMatch
+from recorder.replay.timing import Timing
+
+STATUS_PREFIX, STATUS_SUFFIX = STATUS_PATH.split("{execution_id}")
+REPLAYED_FROM = "x-recorder-replay"  # response header: which recording answered
+_JSON = "application/json"
+_INSTANT_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    at_s: float  # when it goes out, in seconds after the request (first-byte delay not included)
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    chunks: tuple[Chunk, ...] = ()
+    streamed: bool = False  # chunked transfer (a stream) rather than a Content-Length body
+    first_byte_delay_s: float = 0.0
+    cut: bool = False  # the connection breaks after the chunks, without ending the body
+    no_match: NoMatch | None = field(default=None, compare=False)
+    replayed_from: str | None = None
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(chunk.data for chunk in self.chunks)
+
+
+def is_replayed(method: str, path: str) -> bool:
+    """Whether a request goes to one of the endpoints a replay answers."""
+    if method == "POST":
+        return path.endswith(STREAM_PATH) or path.endswith(EXECUTE_PATH)
+    return method == "GET" and _status_execution_id(path) is not None
+
+
+class Responder:
+    """Matches requests against a library and plans the answers (thread-safe)."""
+
+    def __init__(self, library: Library, *, match: MatchRule = MatchRule(), timing: Timing = Timing()) -> None:
+        self.library = library
+        self.match = match
+        self.timing = timing
+        self._turns: dict[tuple[str, ...], int] = {}
+        self._matchers: dict[tuple[str, str], tuple[int, Matcher]] = {}
+        self._lock = threading.Lock()
+
+    def answer(self, method: str, path: str, body: bytes) -> Answer:
+        method = method.upper()
+        if method == "POST" and path.endswith(STREAM_PATH):
+            return self._stream(body)
+        if method == "POST" and path.endswith(EXECUTE_PATH):
+            return self._execute(body)
+        execution_id = _status_execution_id(path) if method == "GET" else None
+        if execution_id is not None:
+            return self._status(execution_id)
+        return json_answer(404, {"detail": f"{method} {path} is not replayed: a replay answers POST {STREAM_PATH}, POST {EXECUTE_PATH} and GET {STATUS_PATH}"})
+
+    # -- the endpoints ----------------------------------------------------------------------------
+
+    def _stream(self, body: bytes) -> Answer:
+        asked = _request_body(body)
+        if isinstance(asked, Answer):
+            return asked
+        found = self._find(asked, "POST", STREAM_PATH)
+        if isinstance(found, Answer):
+            return found
+        candidate, cassette = found
+        return self.stream_answer(cassette, replayed_from=candidate.name)
+
+    def _execute(self, body: bytes) -> Answer:
+        asked = _request_body(body)
+        if isinstance(asked, Answer):
+            return asked
+        if self.library.candidates("POST", EXECUTE_PATH):
+            found = self._find(asked, "POST", EXECUTE_PATH)
+            if not isinstance(found, Answer):
+                candidate, cassette = found
+                return self.stream_answer(cassette, replayed_from=candidate.name, streamed=False)
+        found = self._find(asked, "POST", STREAM_PATH, endpoint=f"POST {EXECUTE_PATH}")
+        if isinstance(found, Answer):
+            return found
+        candidate, cassette = found
+        failure = self._failure(cassette, candidate.name)
+        if failure is not None:
+            return failure
+        try:
+            return json_answer(200, execute_answer(cassette), replayed_from=candidate.name, delay=_delay(cassette))
+        except NoTerminalEvent as exc:
+            return json_answer(500, {"detail": str(exc)}, replayed_from=candidate.name, delay=_delay(cassette))
+
+    def _status(self, execution_id: str) -> Answer:
+        recorded = self.library.candidates("GET", STATUS_PATH.format(execution_id=execution_id))
+        if recorded:
+            candidate = recorded[-1]
+            return self.stream_answer(self.library.cassette(candidate), replayed_from=candidate.name, streamed=False)
+        cassette = self.library.by_execution_id(execution_id)
+        if cassette is None and self.library.refresh():
+            cassette = self.library.by_execution_id(execution_id)
+        if cassette is None:
+            return json_answer(404, {"detail": f"Workflow execution not found: no recorded stream has execution id {execution_id!r} ({self.library.describe()})"})
+        return json_answer(200, status_answer(cassette, execution_id), replayed_from=cassette.execution_id)
+
+    # -- matching ---------------------------------------------------------------------------------
+
+    def _find(self, asked: dict[str, Any], method: str, path: str, *, endpoint: str | None = None) -> tuple[Candidate, Cassette] | Answer:
+        endpoint = endpoint or f"{method} {path}"
+        try:
+            matches = self._matcher(method, path).select(asked, endpoint=endpoint)
+        except NoMatch as first_miss:
+            if not self.library.refresh():
+                return no_match_answer(first_miss)
+            try:
+                matches = self._matcher(method, path).select(asked, endpoint=endpoint)
+            except NoMatch as miss:
+                return no_match_answer(miss)
+        candidate = self._next_turn(matches)
+        return candidate, self.library.cassette(candidate)
+
+    def _matcher(self, method: str, path: str) -> Matcher:
+        """The match index of an endpoint's recordings, rebuilt when the library changes."""
+        version = self.library.version
+        with self._lock:
+            cached = self._matchers.get((method, path))
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        matcher = Matcher(self.match, self.library.candidates(method, path))
+        with self._lock:
+            self._matchers[(method, path)] = (version, matcher)
+        return matcher
+
+    def _next_turn(self, matches: list[Candidate]) -> Candidate:
+        """Equal matches are served in turn, in recorded order."""
+        key = tuple(candidate.name for candidate in matches)
+        with self._lock:
+            turn = self._turns.get(key, 0)
+            self._turns[key] = turn + 1
+        return matches[turn % len(matches)]
+
+    # -- planning a recorded response -------------------------------------------------------------
+
+    def stream_answer(self, cassette: Cassette, *, replayed_from: str | None = None, streamed: bool = True) -> Answer:
+        """The cassette's response as recorded, with its fault, at this responder's timing."""
+        failure = self._failure(cassette, replayed_from)
+        if failure is not None:
+            return failure
+        response = cassette.response
+        fault = cassette.fault
+        headers = _headers(response.headers, replayed_from)
+        if response.status >= 400:  # a recorded HTTP error: its body, whole
+            return Answer(response.status, headers, (Chunk(0.0, response.body()),), False, _delay(cassette), replayed_from=replayed_from)
+        count = len(response.lines)
+        cut = fault is not None and fault.cut_after_lines is not None
+        if cut:
+            count = min(count, fault.cut_after_lines)
+        return Answer(
+            response.status,
+            headers,
+            self._chunks(cassette, count),
+            streamed,
+            _delay(cassette),
+            cut=cut,
+            replayed_from=replayed_from,
+        )
+
+    def _failure(self, cassette: Cassette, replayed_from: str | None) -> Answer | None:
+        """The fault's HTTP error, if the cassette has one."""
+        fault = cassette.fault
+        if fault is None or fault.status is None:
+            return None
+        body = fault.error_body()
+        content_type = _JSON if _is_json(body) else "text/plain; charset=utf-8"
+        return Answer(fault.status, _headers({"content-type": content_type}, replayed_from), (Chunk(0.0, body),), False,
+                      fault.first_byte_delay_s, replayed_from=replayed_from)
+
+    def _chunks(self, cassette: Cassette, count: int) -> tuple[Chunk, ...]:
+        response = cassette.response
+        if count == 0:
+            return ()
+        if self.timing.is_instant:
+            body = response.body(count if count < len(response.lines) else None)
+            return tuple(Chunk(0.0, body[start : start + _INSTANT_CHUNK]) for start in range(0, len(body), _INSTANT_CHUNK))
+        chunks: list[Chunk] = []
+        pending: list[bytes] = []
+        pending_at: int | None = None
+        for index in range(count):
+            line = response.lines[index]
+            if pending_at is not None and line.at_us != pending_at:
+                chunks.append(Chunk(self.timing.at_s(pending_at), b"".join(pending)))
+                pending = []
+            pending_at = line.at_us
+            pending.append(line.data + response.line_end(index))
+        if pending_at is not None:
+            chunks.append(Chunk(self.timing.at_s(pending_at), b"".join(pending)))
+        return tuple(chunks)
+
+
+def json_answer(status: int, value: Any, *, replayed_from: str | None = None, delay: float = 0.0) -> Answer:
+    body = json.dumps(value, ensure_ascii=False).encode("utf-8")
+    return Answer(status, _headers({"content-type": _JSON}, replayed_from), (Chunk(0.0, body),), False, delay, replayed_from=replayed_from)
+
+
+def no_match_answer(miss: NoMatch) -> Answer:
+    answer = json_answer(404, miss.as_json())
+    return Answer(answer.status, answer.headers, answer.chunks, no_match=miss)
+
+
+def _request_body(body: bytes) -> dict[str, Any] | Answer:
+    try:
+        value = json.loads(body or b"null")
+    except ValueError as exc:
+        return json_answer(400, {"detail": f"the request body is not JSON: {exc}"})
+    if not isinstance(value, dict):
+        return json_answer(400, {"detail": "the request body must be a JSON object"})
+    return value
+
+
+def _status_execution_id(path: str) -> str | None:
+    start = path.find(STATUS_PREFIX)
+    if start < 0 or not path.endswith(STATUS_SUFFIX):
+        return None
+    execution_id = path[start + len(STATUS_PREFIX) : -len(STATUS_SUFFIX)]
+    return unquote(execution_id) if execution_id and "/" not in execution_id else None
+
+
+def _headers(recorded: Any, replayed_from: str | None) -> tuple[tuple[str, str], ...]:
+    headers = [(name, value) for name, value in dict(recorded).items() if name not in ("content-length", "transfer-encoding")]
+    if not any(name == "content-type" for name, _ in headers):
+        headers.append(("content-type", NDJSON))
+    if replayed_from is not None:
+        headers.append((REPLAYED_FROM, replayed_from.encode("ascii", "replace").decode("ascii")))
+    return tuple(headers)
+
+
+def _delay(cassette: Cassette) -> float:
+    return cassette.fault.first_byte_delay_s if cassette.fault is not None else 0.0
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        json.loads(body)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,74 @@
+"""The store as a replay library: every recorded execution's stream, exported on first use."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from sqlalchemy import select
+
+from recorder.model.cassette import STREAM_PATH, Cassette
+from recorder.replay.export import ExportError, export_cassette
+from recorder.replay.matching import Candidate
+from recorder.store import Outcome, Store
+from recorder.store.schema import Execution, Recording
+
+
+class StoreLibrary:
+    """Recorded executions, oldest first, matched by the request their stream was recorded with."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._candidates: list[Candidate] = []
+        self._cassettes: dict[str, Cassette] = {}
+        self.version = 0
+        self.refresh()
+
+    def describe(self) -> str:
+        return f"{len(self._candidates)} recorded executions in {self.store.url}"
+
+    def candidates(self, method: str, path: str) -> Sequence[Candidate]:
+        if (method, path) != ("POST", STREAM_PATH):
+            return []
+        with self._lock:
+            return list(self._candidates)
+
+    def cassette(self, candidate: Candidate) -> Cassette:
+        assert candidate.execution_id is not None
+        cassette = self.by_execution_id(candidate.execution_id)
+        if cassette is None:
+            raise ExportError(f"execution {candidate.execution_id} has no recorded stream")
+        return cassette
+
+    def by_execution_id(self, execution_id: str) -> Cassette | None:
+        with self._lock:
+            cached = self._cassettes.get(execution_id)
+        if cached is not None:
+            return cached
+        try:
+            cassette = export_cassette(self.store, execution_id)
+        except ExportError:
+            return None
+        with self._lock:
+            # Only a complete stream is kept: one still being recorded, or cut (a full copy may be
+            # recorded later), is exported again next time.
+            if cassette.response.outcome == Outcome.COMPLETE:
+                self._cassettes[execution_id] = cassette
+        return cassette
+
+    def refresh(self) -> bool:
+        query = (
+            select(Execution.execution_id, Recording.request)
+            .outerjoin(Recording, Recording.id == Execution.recording_id)
+            .order_by(Execution.started_at_us.nulls_last(), Execution.execution_id)
+        )
+        with self.store.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        candidates = [Candidate(f"execution {execution_id}", request, execution_id) for execution_id, request in rows]
+        with self._lock:
+            changed = [(c.execution_id, c.body) for c in candidates] != [(c.execution_id, c.body) for c in self._candidates]
+            if changed:
+                self._candidates = candidates
+                self.version += 1
+        return changed
