@@ -1,9 +1,31 @@
 """workflow-recorder: record, analyse and replay Vellum workflow execution streams."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-# The version must exist before these imports: the modules below read it.
-from recorder.api import ExecutionNotFound, Recorder  # noqa: E402
-from recorder.stream.instrument import AsyncRecordingTransport, RecordingTransport, instrument  # noqa: E402
-
 __all__ = ["AsyncRecordingTransport", "ExecutionNotFound", "Recorder", "RecordingTransport", "__version__", "instrument"]
+
+if TYPE_CHECKING:
+    from recorder.api import ExecutionNotFound, Recorder
+    from recorder.stream.instrument import AsyncRecordingTransport, RecordingTransport, instrument
+
+# Loaded on first use: `import recorder.x` (the pytest plugin, the CLI) should not pay for the
+# whole API, SQLAlchemy and httpx included.
+_LAZY = {
+    "Recorder": "recorder.api",
+    "ExecutionNotFound": "recorder.api",
+    "RecordingTransport": "recorder.stream.instrument",
+    "AsyncRecordingTransport": "recorder.stream.instrument",
+    "instrument": "recorder.stream.instrument",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'recorder' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(_LAZY[name]), name)
