@@ -57,7 +57,7 @@ def cli(ctx: click.Context, url: str | None) -> None:
 
 
 # Each command module exports COMMANDS; one module per area keeps the group file stable.
-_COMMAND_MODULES = ("store_commands", "record_commands", "analytics_commands", "replay_commands", "demo")
+_COMMAND_MODULES = ("store_commands", "record_commands", "analytics_commands", "replay_commands", "report_commands", "demo")
 
 
 def _register() -> None:
