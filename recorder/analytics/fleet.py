@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from recorder.analytics import source, sql
 
 _FORMAT = 1
+_STAMP = b"recorder.snapshot"
 _TABLES = ("executions_t", "events_t", "spans_t")
 # Past this share of executions changed, one full pull is cheaper than many keyed ones.
 _FULL_PULL_SHARE = 0.25
@@ -38,7 +39,8 @@ _FULL_PULL_SHARE = 0.25
 
 @dataclass(frozen=True, slots=True)
 class RefreshReport:
-    """What the last refresh did (`recorder sql --explain`-style diagnostics and the bench)."""
+    """What a refresh did: `mode` says whether it used what it held, loaded the Parquet snapshot,
+    pulled everything, or pulled only the executions whose events changed."""
 
     mode: str  # unchanged | loaded | full | incremental
     executions_pulled: int
@@ -56,6 +58,8 @@ class FleetSnapshot:
         self._fingerprint: tuple[Any, ...] | None = None
         self._tables: dict[str, pa.Table] | None = None
         self._connection = duckdb.connect(":memory:")
+        # Timestamps in the views read the same on every machine, whatever its local zone.
+        self._connection.sql("SET TimeZone = 'UTC'")
         self.last_refresh: RefreshReport | None = None
 
     def connection(self) -> duckdb.DuckDBPyConnection:
@@ -68,7 +72,7 @@ class FleetSnapshot:
             started = time.perf_counter()
             fingerprint = _jsonable(source.store_fingerprint(self._engine))
             if self._tables is None and self._directory is not None:
-                self._load(fingerprint)
+                self._load()
                 if self._fingerprint == fingerprint:
                     return self._report("loaded", 0, 0, started)
             if self._fingerprint == fingerprint and self._tables is not None:
@@ -89,7 +93,7 @@ class FleetSnapshot:
         if changed is not None and len(changed) > _FULL_PULL_SHARE * max(executions.num_rows, 1):
             changed = None
         if changed is None:
-            pulled = source.pull_events(self._engine)
+            pulled = source.pull_events(self._engine, expected_rows=pc.sum(executions.column("event_count")).as_py() or 0)
             events, spans = self._derive(pulled)
             mode = "full"
             pulled_executions = executions.num_rows
@@ -128,34 +132,41 @@ class FleetSnapshot:
 
     # -- persistence -------------------------------------------------------------------------------
 
-    def _load(self, fingerprint: tuple[Any, ...]) -> None:
-        """Adopt the Parquet snapshot in the directory, if one of this format is there."""
-        manifest_path = self._directory / "manifest.json"
+    def _load(self) -> None:
+        """Adopt the Parquet snapshot in the directory when there is a whole one of this format.
+
+        Every file carries the fingerprint it was written for; files of different writes (two
+        processes saving at once) do not belong together and are ignored, as is anything
+        unreadable: the store is pulled instead.
+        """
         try:
-            manifest = json.loads(manifest_path.read_text())
-            if manifest.get("format") != _FORMAT:
-                return
             tables = {name: pq.read_table(self._directory / f"{name}.parquet") for name in _TABLES}
-        except (OSError, ValueError, pa.ArrowException):
-            return  # no snapshot yet, or an unreadable one: pull from the store instead
-        self._install(tables, _jsonable(manifest["fingerprint"]))
+        except (OSError, pa.ArrowException):
+            return
+        stamps = {(table.schema.metadata or {}).get(_STAMP) for table in tables.values()}
+        if len(stamps) != 1 or None in stamps:
+            return
+        stamp = json.loads(stamps.pop())
+        if stamp.get("format") != _FORMAT:
+            return
+        self._install({name: table.replace_schema_metadata(None) for name, table in tables.items()}, _jsonable(stamp["fingerprint"]))
 
     def _save(self) -> None:
-        """Write the snapshot atomically: files first, then the manifest that names them."""
+        """Write each file to a temporary name and rename it into place (readers never see half a
+        file), stamped with the fingerprint of the state it holds."""
         self._directory.mkdir(parents=True, exist_ok=True)
+        stamp = json.dumps({"format": _FORMAT, "fingerprint": list(self._fingerprint)}).encode()
         for name, table in self._tables.items():
-            temporary = self._directory / f".{name}.parquet.tmp"
-            pq.write_table(table, temporary, compression="zstd")
+            temporary = self._directory / f".{name}.{os.getpid()}.tmp"
+            stamped = table.replace_schema_metadata({**(table.schema.metadata or {}), _STAMP: stamp})
+            pq.write_table(stamped, temporary, compression="zstd")
             os.replace(temporary, self._directory / f"{name}.parquet")
-        temporary = self._directory / ".manifest.json.tmp"
-        temporary.write_text(json.dumps({"format": _FORMAT, "fingerprint": list(self._fingerprint)}))
-        os.replace(temporary, self._directory / "manifest.json")
 
 
 def _changed_executions(before: pa.Table, now: pa.Table) -> list[str]:
     """Executions that are new, or whose event count differs from the snapshot's."""
-    joined = now.select(["execution_id", "event_count"]).join(
-        before.select(["execution_id", "event_count"]).rename_columns(["execution_id", "before"]),
+    joined = _plain_ids(now.select(["execution_id", "event_count"])).join(
+        _plain_ids(before.select(["execution_id", "event_count"])).rename_columns(["execution_id", "before"]),
         keys="execution_id",
         join_type="left outer",
     )
@@ -164,12 +175,18 @@ def _changed_executions(before: pa.Table, now: pa.Table) -> list[str]:
 
 
 def _not_in(ids: pa.ChunkedArray, excluded: list[str]) -> pa.ChunkedArray:
-    return pc.invert(pc.is_in(ids, value_set=pa.array(excluded, type=pa.string())))
+    return pc.invert(pc.is_in(ids.cast(pa.string()), value_set=pa.array(excluded, type=pa.string())))
 
 
 def _rows_of(table: pa.Table, ids: pa.ChunkedArray) -> pa.Table:
     """The rows of `table` whose execution is in `ids` (executions gone from the store drop out)."""
-    return table.filter(pc.is_in(table.column("execution_id"), value_set=ids.combine_chunks()))
+    wanted = ids.cast(pa.string()).combine_chunks()
+    return table.filter(pc.is_in(table.column("execution_id").cast(pa.string()), value_set=wanted))
+
+
+def _plain_ids(table: pa.Table) -> pa.Table:
+    """Ids as plain strings (pulls dictionary-encode them; joins and set lookups want one type)."""
+    return table.set_column(0, "execution_id", table.column("execution_id").cast(pa.string()))
 
 
 def _jsonable(fingerprint: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:

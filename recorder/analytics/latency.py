@@ -9,12 +9,14 @@ executions. Percentiles interpolate linearly (DuckDB's quantile_cont, the same a
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import duckdb
-import polars as pl
+from typing import TYPE_CHECKING
 
 from recorder.analytics import sql
 from recorder.analytics.filters import AnalyticsFilter
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
 
 LATENCY_KEYS = ("node", "node_type", "deployment", "release_tag", "status", "hour", "day")
 USAGE_KEYS = ("node", "node_type", "model", "deployment", "release_tag", "day")

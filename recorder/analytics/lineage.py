@@ -11,12 +11,13 @@ from __future__ import annotations
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from recorder.analytics.source import LinkRow
 from recorder.model.timestamps import us_to_iso
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +80,8 @@ class Lineage:
     def frame(self) -> pl.DataFrame:
         """Every recorded member as a row: relation (ancestor, self, descendant), signed depth
         (ancestors negative, nearest -1), status, times, duration and cost."""
+        import polars as pl
+
         by_id = {member.execution_id: member for member in self.members}
         ordered: list[tuple[str, str, int]] = [(a, "ancestor", -(i + 1)) for i, a in enumerate(self.ancestors)][::-1]
         ordered.append((self.execution_id, "self", 0))

@@ -10,18 +10,22 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
-import polars as pl
 from sqlalchemy import Engine
 
 from recorder.analytics import latency as _latency
 from recorder.analytics import source
 from recorder.analytics.filters import AnalyticsFilter
-from recorder.analytics.fleet import FleetSnapshot, RefreshReport
 from recorder.analytics.lineage import Lineage, build_lineage
 from recorder.analytics.meta import prompt_usage
 from recorder.analytics.timeline import Timeline, build_timeline
+
+if TYPE_CHECKING:
+    import duckdb
+    import polars as pl
+
+    from recorder.analytics.fleet import FleetSnapshot, RefreshReport
 
 SNAPSHOT_ENV = "RECORDER_ANALYTICS_DIR"
 
@@ -33,7 +37,8 @@ class Analytics:
     def __init__(self, engine: Engine, *, snapshot_dir: str | Path | None = None) -> None:
         self._engine = engine
         directory = snapshot_dir if snapshot_dir is not None else os.environ.get(SNAPSHOT_ENV) or None
-        self._fleet = FleetSnapshot(engine, Path(directory) if directory else None)
+        self.snapshot_dir = Path(directory) if directory else None
+        self._fleet: FleetSnapshot | None = None  # made on the first fleet question (DuckDB loads then)
 
     # -- one execution ----------------------------------------------------------------------------
 
@@ -70,14 +75,27 @@ class Analytics:
     def sql(self, query: str, params: Sequence[object] | None = None) -> pl.DataFrame:
         """Ad-hoc DuckDB SQL over the views `executions`, `events` and `node_spans`."""
         relation = self.connection().sql(query, params=list(params) if params else None)
-        return pl.DataFrame() if relation is None else relation.pl()
+        if relation is None:  # a statement that returns nothing
+            import polars as pl
+
+            return pl.DataFrame()
+        return relation.pl()
 
     def connection(self) -> duckdb.DuckDBPyConnection:
         """The DuckDB connection with the views, refreshed to the store's current state."""
-        return self._fleet.connection()
+        return self._snapshot().connection()
 
     def refresh(self) -> RefreshReport:
-        return self._fleet.refresh()
+        """Bring the fleet snapshot up to date now (fleet queries also do it on their own)."""
+        return self._snapshot().refresh()
 
     def close(self) -> None:
-        self._fleet.close()
+        if self._fleet is not None:
+            self._fleet.close()
+
+    def _snapshot(self) -> FleetSnapshot:
+        if self._fleet is None:
+            from recorder.analytics.fleet import FleetSnapshot
+
+            self._fleet = FleetSnapshot(self._engine, self.snapshot_dir)
+        return self._fleet

@@ -1,15 +1,23 @@
 """How analytics reads the store: the one module that queries it, for both engines.
 
-Two kinds of read, chosen by size (measurements in bench/ANALYTICS.md):
+Two kinds of read, chosen by size:
 
 - Point lookups (one execution's events, one lineage family) are indexed SQLAlchemy Core queries:
   the events primary key (execution_id, position), the executions primary key and the index on
-  previous_execution_id. They cost about a millisecond whatever the store's size.
-- Fleet reads pull narrow columns into Arrow once and hand them to DuckDB (recorder.analytics.fleet
-  keeps them and refreshes only what changed). DuckDB's sqlite and postgres scanners are
-  extensions downloaded at run time, which fails offline, so the pull uses the drivers we already
-  have: PostgreSQL streams `COPY (SELECT ...) TO STDOUT (FORMAT csv)` into pyarrow's multithreaded
-  CSV reader; SQLite is read with the sqlite3 cursor in large batches straight into Arrow arrays.
+  previous_execution_id. They cost milliseconds whatever the store's size.
+- Fleet reads pull narrow columns into Arrow, which DuckDB then queries; recorder.analytics.fleet
+  keeps what was pulled and later pulls only the executions whose events changed.
+
+How a whole-table pull reaches Arrow (measured on 1M events, bench/ANALYTICS.md):
+- DuckDB's own sqlite and postgres scanners are extensions downloaded at run time: no network, no
+  scanner. They are not used.
+- PostgreSQL: ADBC (adbc-driver-postgresql, binary COPY straight into Arrow) when it is installed,
+  else `COPY (SELECT ...) TO STDOUT (FORMAT csv)` parsed by pyarrow's multithreaded CSV reader.
+  Both avoid Python objects per row; ADBC was about 1.5x faster here.
+- SQLite: ADBC's SQLite driver (adbc-driver-sqlite) when installed, run in a child process
+  (recorder.analytics.sqlite_export) because it links a second copy of SQLite, and two in one
+  process break SQLite's locking on a database the recorder has open (see _adbc_target); else
+  the sqlite3 cursor, in large batches transposed into Arrow. The child was 1.3x to 2.5x faster.
 
 The verbatim event text is pulled only where a column cannot answer: rejected node runs (their
 error code) and fulfilled PROMPT runs (their `execution_meta`: tokens, cost, model).
@@ -20,14 +28,18 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-import pyarrow.csv as pa_csv
-from sqlalchemy import Engine, Text, and_, bindparam, case, func, or_, select, union
+from sqlalchemy import Connection, Engine, Text, and_, bindparam, case, func, literal_column, or_, select, text, union
 from sqlalchemy.sql import Select
 
 from recorder.store.schema import Event, Execution, Recording
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# pyarrow is imported where a fleet pull needs it: point lookups (a CLI timeline) never load it.
 
 _IN_CHUNK = 500
 
@@ -120,15 +132,29 @@ def lineage_family(engine: Engine, execution_id: str) -> list[LinkRow]:
         executions.c.execution_id, executions.c.previous_execution_id, executions.c.status,
         executions.c.started_at_us, executions.c.ended_at_us,
     ).join_from(executions, family, executions.c.execution_id == family.c.execution_id)
-    with engine.connect() as connection:
+    with engine.begin() as connection:
+        _prefer_index_walks(connection)
         return [LinkRow(*row) for row in connection.execute(query)]
+
+
+def _prefer_index_walks(connection: Connection) -> None:
+    """PostgreSQL plans from table statistics; on a freshly loaded table (not yet analysed) it
+    picks sequential scans and hash joins, and a 10,000-deep recursion or a lookup of a thousand
+    executions' events then takes seconds instead of milliseconds. Each step here touches a
+    handful of rows through an index, so index lookups are always right: say so for this
+    transaction only."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SET LOCAL enable_hashjoin = off"))
+        connection.execute(text("SET LOCAL enable_mergejoin = off"))
+        connection.execute(text("SET LOCAL enable_seqscan = off"))
 
 
 def prompt_results(engine: Engine, execution_ids: Sequence[str]) -> list[tuple[str, str]]:
     """(execution_id, raw) of the fulfilled PROMPT runs of these executions, for their usage and
     cost; each chunk is a primary-key range scan per execution."""
     rows: list[tuple[str, str]] = []
-    with engine.connect() as connection:
+    with engine.begin() as connection:
+        _prefer_index_walks(connection)
         for chunk in _chunks(execution_ids, _IN_CHUNK):
             query = select(Event.execution_id, Event.raw).where(
                 Event.execution_id.in_(chunk), Event.type == "NODE", Event.state == "FULFILLED", Event.node_type == "PROMPT"
@@ -152,42 +178,36 @@ def _execution_select() -> Select:
 
 # -- fleet pulls into Arrow ----------------------------------------------------------------------
 
-EXECUTIONS_SCHEMA = pa.schema(
-    [
-        ("execution_id", pa.string()),
-        ("deployment", pa.string()),
-        ("workflow_deployment_name", pa.string()),
-        ("workflow_deployment_id", pa.string()),
-        ("release_tag", pa.string()),
-        ("external_id", pa.string()),
-        ("previous_execution_id", pa.string()),
-        ("root_execution_id", pa.string()),
-        ("status", pa.string()),
-        ("started_at_us", pa.int64()),
-        ("ended_at_us", pa.int64()),
-        ("error_code", pa.string()),
-        ("event_count", pa.int64()),
-        ("metadata", pa.string()),
-    ]
-)
+@cache
+def executions_schema() -> pa.Schema:
+    import pyarrow as pa
 
-EVENTS_SCHEMA = pa.schema(
-    [
-        ("execution_id", pa.string()),
-        ("position", pa.int64()),
-        ("type", pa.string()),
-        ("state", pa.string()),
-        ("ts_us", pa.int64()),
-        ("received_at_us", pa.int64()),
-        ("node_id", pa.string()),
-        ("node_result_id", pa.string()),
-        ("node_type", pa.string()),
-        ("source_execution_id", pa.string()),
-        ("flags", pa.string()),
-        # Only for rejected runs and fulfilled PROMPT runs; NULL elsewhere (see the module docstring).
-        ("raw", pa.string()),
-    ]
-)
+    text, integer = pa.string(), pa.int64()
+    return pa.schema(
+        [
+            ("execution_id", text), ("deployment", text), ("workflow_deployment_name", text),
+            ("workflow_deployment_id", text), ("release_tag", text), ("external_id", text),
+            ("previous_execution_id", text), ("root_execution_id", text), ("status", text),
+            ("started_at_us", integer), ("ended_at_us", integer), ("error_code", text), ("event_count", integer),
+            ("metadata", text),
+        ]
+    )
+
+
+@cache
+def events_schema() -> pa.Schema:
+    import pyarrow as pa
+
+    text, integer = pa.string(), pa.int64()
+    return pa.schema(
+        [
+            ("execution_id", text), ("position", integer), ("type", text), ("state", text), ("ts_us", integer),
+            ("received_at_us", integer), ("node_id", text), ("node_result_id", text), ("node_type", text),
+            ("source_execution_id", text), ("flags", text),
+            # Only for rejected runs and fulfilled PROMPT runs; NULL elsewhere (see the module docstring).
+            ("raw", text),
+        ]
+    )
 
 
 def store_fingerprint(engine: Engine) -> tuple[Any, ...]:
@@ -231,30 +251,29 @@ def pull_executions(engine: Engine) -> pa.Table:
         Execution.event_count,
         text_metadata,
     )
-    return _pull(engine, query, EXECUTIONS_SCHEMA)
+    return _pull(engine, query, executions_schema())
 
 
-def execution_event_counts(engine: Engine) -> pa.Table:
-    """(execution_id, event_count) of every execution: what an incremental refresh compares."""
-    query = select(Execution.execution_id, Execution.event_count)
-    return _pull(engine, query, pa.schema([("execution_id", pa.string()), ("event_count", pa.int64())]))
+def pull_events(engine: Engine, execution_ids: Sequence[str] | None = None, *, expected_rows: int | None = None) -> pa.Table:
+    """Events as Arrow: all of them, or those of the given executions (primary-key range scans).
+    `expected_rows` (the executions' event counts added up) lets a small pull skip the SQLite
+    child process, whose start-up would cost more than it saves."""
+    import pyarrow as pa
 
-
-def pull_events(engine: Engine, execution_ids: Sequence[str] | None = None) -> pa.Table:
-    """Events as Arrow: all of them, or those of the given executions (primary-key range scans)."""
+    schema = events_schema()
     if execution_ids is None:
-        return _pull(engine, _events_select(), EVENTS_SCHEMA)
-    tables = [
-        _pull(engine, _events_select().where(Event.execution_id.in_(chunk)), EVENTS_SCHEMA)
-        for chunk in _chunks(execution_ids, _IN_CHUNK)
-    ]
-    return pa.concat_tables(tables) if tables else EVENTS_SCHEMA.empty_table()
+        return _pull(engine, _events_select(), schema, large=expected_rows is None or expected_rows >= _CHILD_PROCESS_ROWS)
+    tables = [_pull(engine, _events_select().where(Event.execution_id.in_(chunk)), schema) for chunk in _chunks(execution_ids, _IN_CHUNK)]
+    return pa.concat_tables(tables) if tables else _compact(schema.empty_table())
 
 
 def _events_select() -> Select:
+    # Constants are written into the SQL (not bound) so the whole-table pull has no parameters
+    # and can take the bulk path; they are fixed vocabulary, never user input.
+    node, rejected, fulfilled, prompt = (literal_column(f"'{value}'") for value in ("NODE", "REJECTED", "FULFILLED", "PROMPT"))
     needs_text = and_(
-        Event.type == "NODE",
-        or_(Event.state == "REJECTED", and_(Event.state == "FULFILLED", Event.node_type == "PROMPT")),
+        Event.type == node,
+        or_(Event.state == rejected, and_(Event.state == fulfilled, Event.node_type == prompt)),
     )
     return select(
         Event.execution_id,
@@ -272,91 +291,140 @@ def _events_select() -> Select:
     )
 
 
-def _pull(engine: Engine, query: Select, schema: pa.Schema) -> pa.Table:
+# Below this many rows the sqlite3 cursor finishes before a child process has imported pyarrow.
+_CHILD_PROCESS_ROWS = 250_000
+
+
+def _pull(engine: Engine, query: Select, schema: pa.Schema, *, large: bool = False) -> pa.Table:
     """The query's rows as an Arrow table of `schema` (column order as selected).
 
-    A whole-table pull has no parameters and takes the fastest path there is: ADBC (Arrow straight
-    from the driver, no Python per row), else the engine's own bulk path. A filtered pull (an
-    incremental refresh) is small and goes through SQLAlchemy with bound parameters.
+    A whole-table pull has no parameters and takes the engine's bulk path (module docstring). A
+    filtered pull (an incremental refresh) is small and goes through SQLAlchemy with bound
+    parameters. Repetitive text columns come back dictionary-encoded (_compact).
     """
     if query.compile(engine).params:
         with engine.connect() as connection:
-            return _rows_to_table(connection.execute(query).fetchall(), schema)
+            return _compact(_rows_to_table(connection.execute(query).fetchall(), schema))
     table = _fetch_adbc(engine, query, schema)
     if table is not None:
         return table
     if engine.dialect.name == "postgresql":
-        return _copy_postgresql(engine, query, schema)
+        return _compact(_copy_postgresql(engine, query, schema))
+    table = _export_sqlite(engine, query, schema) if large else None
+    if table is not None:
+        return table
     return _fetch_dbapi(engine, query, schema)
 
 
-def adbc_available(engine: Engine) -> bool:
-    """Whether whole-table pulls from this store go through ADBC."""
-    return _adbc_target(engine) is not None
-
-
 def _adbc_target(engine: Engine) -> tuple[Any, str] | None:
-    """The ADBC DB-API module and connection string for the store, when ADBC can open it."""
-    url = engine.url
+    """The ADBC DB-API module and connection string for the store, when ADBC can serve it.
+
+    PostgreSQL only. ADBC's SQLite driver links its own copy of SQLite, and two SQLite libraries in
+    one process on one database file defeat SQLite's POSIX locking (each drops the other's locks
+    when it closes the file): we saw its connections read a stale snapshot of a WAL database while
+    the recorder's own connection was open, and SQLite documents that this can corrupt the file.
+    """
+    if engine.dialect.name != "postgresql":
+        return None
     try:
-        if engine.dialect.name == "sqlite":
-            import adbc_driver_sqlite.dbapi as module
-
-            # An in-memory database lives in its own connection; ADBC would open an empty one.
-            if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
-                return None
-            return module, url.database
-        if engine.dialect.name == "postgresql":
-            import adbc_driver_postgresql.dbapi as module
-
-            return module, url.set(drivername="postgresql").render_as_string(hide_password=False)
+        import adbc_driver_postgresql.dbapi as module
     except ImportError:
         return None
-    return None
+    return module, engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _fetch_adbc(engine: Engine, query: Select, schema: pa.Schema) -> pa.Table | None:
+    """Arrow record batches straight from the driver, cast and compacted one batch at a time, so
+    the pull's peak memory stays near the size of what is kept."""
+    import pyarrow as pa
+
     target = _adbc_target(engine)
     if target is None:
         return None
     module, uri = target
-    text = str(query.compile(engine))
-    sentinel = engine.dialect.name == "sqlite"
-    if sentinel:
-        # ADBC's SQLite driver infers each column's type from its first rows and fails when a
-        # column that starts with NULLs later holds text. One leading row of typed literals fixes
-        # the types; UNION ALL keeps it first, and it is sliced off below.
-        literals = ", ".join("''" if pa.types.is_string(field.type) else "0" for field in schema)
-        text = f"SELECT {literals} UNION ALL {text}"
+    batches: list[pa.Table] = []
     with module.connect(uri) as connection:
         cursor = connection.cursor()
-        cursor.execute(text)
-        table = cursor.fetch_arrow_table()
+        cursor.execute(str(query.compile(engine)))
+        for batch in cursor.fetch_record_batch():
+            batches.append(_compact(pa.Table.from_batches([batch]).rename_columns(schema.names).cast(schema)))
         cursor.close()
-    if sentinel:
-        table = table.slice(1)
-    return table.rename_columns(schema.names).cast(schema)
+    return pa.concat_tables(batches) if batches else _compact(schema.empty_table())
 
 
-_BATCH_ROWS = 200_000
+def _export_sqlite(engine: Engine, query: Select, schema: pa.Schema) -> pa.Table | None:
+    """ADBC's SQLite driver in a child process (recorder.analytics.sqlite_export), its Arrow
+    batches read from a pipe as they come; None when ADBC is not installed or the database is not
+    a file, so the caller reads in-process instead."""
+    import importlib.util
+    import subprocess
+    import sys
+
+    import pyarrow as pa
+
+    database = engine.url.database
+    if not database or database == ":memory:" or database.startswith("file:") or importlib.util.find_spec("adbc_driver_sqlite") is None:
+        return None
+    types = ",".join("text" if pa.types.is_string(field.type) else "integer" for field in schema)
+    command = [sys.executable, "-m", "recorder.analytics.sqlite_export", database, types]
+    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+        child.stdin.write(str(query.compile(engine)).encode())
+        child.stdin.close()
+        try:
+            batches = [
+                _compact(pa.Table.from_batches([batch]).rename_columns(schema.names).cast(schema))
+                for batch in pa.ipc.open_stream(child.stdout)
+            ]
+        except pa.ArrowInvalid:
+            batches = None
+        failure = child.stderr.read().decode(errors="replace").strip()
+        if child.wait() != 0 or batches is None:
+            raise RuntimeError(f"reading the SQLite store through ADBC failed: {failure.splitlines()[-1] if failure else 'no output'}")
+    return pa.concat_tables(batches) if batches else _compact(schema.empty_table())
+
+
+def _compact(table: pa.Table) -> pa.Table:
+    """Dictionary-encode the repetitive text columns (ids repeated on every event of an execution
+    or run, and the small vocabularies): a third of the memory, and DuckDB reads them as text."""
+    import pyarrow.compute as pc
+
+    import pyarrow as pa
+
+    for name in _DICTIONARY_COLUMNS.intersection(table.column_names):
+        index = table.column_names.index(name)
+        if not pa.types.is_dictionary(table.schema.field(index).type):
+            table = table.set_column(index, name, pc.dictionary_encode(table.column(index)))
+    return table
+
+
+_DICTIONARY_COLUMNS = frozenset({"execution_id", "type", "state", "node_id", "node_type", "source_execution_id", "flags",
+                                 "deployment", "workflow_deployment_name", "workflow_deployment_id", "release_tag", "status"})
+
+
+_BATCH_ROWS = 50_000
 
 
 def _fetch_dbapi(engine: Engine, query: Select, schema: pa.Schema) -> pa.Table:
-    """The raw DB-API cursor (SQLite), in large batches transposed into Arrow arrays."""
+    """The raw DB-API cursor (SQLite), in large batches transposed into Arrow arrays and compacted
+    batch by batch, so the Python rows of one batch are all that is held beside the result."""
+    import pyarrow as pa
+
     connection = engine.raw_connection()
     try:
         cursor = connection.cursor()
         cursor.execute(str(query.compile(engine)))
         batches = []
         while rows := cursor.fetchmany(_BATCH_ROWS):
-            batches.append(_rows_to_table(rows, schema))
+            batches.append(_compact(_rows_to_table(rows, schema)))
         cursor.close()
     finally:
         connection.close()
-    return pa.concat_tables(batches) if batches else schema.empty_table()
+    return pa.concat_tables(batches) if batches else _compact(schema.empty_table())
 
 
 def _rows_to_table(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table:
+    import pyarrow as pa
+
     if not rows:
         return schema.empty_table()
     columns = zip(*rows)
@@ -366,6 +434,8 @@ def _rows_to_table(rows: Sequence[Sequence[Any]], schema: pa.Schema) -> pa.Table
 def _copy_postgresql(engine: Engine, query: Select, schema: pa.Schema) -> pa.Table:
     """COPY the result out as CSV and parse it with pyarrow's multithreaded reader: no Python per
     row. Only parameterless queries come here (COPY cannot bind parameters)."""
+    import pyarrow.csv as pa_csv
+
     buffer = io.BytesIO()
     connection = engine.raw_connection()
     try:

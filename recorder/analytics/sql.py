@@ -15,42 +15,44 @@ from __future__ import annotations
 DERIVE_SPANS = """
 WITH node_events AS (
     SELECT execution_id, node_result_id, position, state, node_id, node_type, source_execution_id, raw,
-           coalesce(ts_us, received_at_us) AS moment,
-           ts_us IS NULL AS ts_less,
-           state IN ('FULFILLED', 'REJECTED') AS terminal
+           {'at': coalesce(ts_us, received_at_us), 'ts_less': ts_us IS NULL, 'position': position} AS moment
     FROM pulled_events
     WHERE type = 'NODE' AND node_result_id IS NOT NULL
 ), runs AS (
+    -- Structs keep the aggregates few: one arg_min per kind of event instead of one per field.
     SELECT
         execution_id,
         node_result_id,
         arg_min(node_id, position) FILTER (WHERE node_id IS NOT NULL) AS node_id,
         arg_min(node_type, position) FILTER (WHERE node_type IS NOT NULL) AS node_type,
         arg_min(source_execution_id, position) FILTER (WHERE source_execution_id IS NOT NULL) AS source_execution_id,
-        coalesce(arg_min(moment, position) FILTER (WHERE state = 'INITIATED'), arg_min(moment, position)) AS start_us,
-        coalesce(min(position) FILTER (WHERE state = 'INITIATED'), min(position)) AS start_pos,
-        coalesce(arg_min(ts_less, position) FILTER (WHERE state = 'INITIATED'), arg_min(ts_less, position)) AS start_ts_less,
-        arg_min(moment, position) FILTER (WHERE terminal) AS end_us,
-        min(position) FILTER (WHERE terminal) AS end_pos,
-        coalesce(arg_min(ts_less, position) FILTER (WHERE terminal), false) AS end_ts_less,
-        coalesce(arg_min(state, position) FILTER (WHERE terminal),
-                 arg_max(state, position) FILTER (WHERE state IS NOT NULL)) AS state,
-        arg_min(raw, position) FILTER (WHERE terminal) AS terminal_raw,
+        arg_min(moment, position) AS first_event,
+        arg_min(moment, position) FILTER (WHERE state = 'INITIATED') AS initiated,
+        arg_min({'moment': moment, 'state': state, 'raw': raw}, position) FILTER (WHERE state IN ('FULFILLED', 'REJECTED')) AS terminal,
+        arg_max(state, position) FILTER (WHERE state IS NOT NULL) AS last_state,
         count(*) FILTER (WHERE state = 'STREAMING') AS streaming_events,
-        arg_min(moment, position) FILTER (WHERE state = 'STREAMING') AS first_output_us,
-        coalesce(arg_min(ts_less, position) FILTER (WHERE state = 'STREAMING'), false) AS first_output_ts_less
+        arg_min(moment, position) FILTER (WHERE state = 'STREAMING') AS first_output
     FROM node_events
     GROUP BY execution_id, node_result_id
 ), parsed AS (
-    SELECT *, CASE WHEN terminal_raw IS NOT NULL AND json_valid(terminal_raw) THEN terminal_raw::JSON END AS body
+    SELECT *,
+           coalesce(initiated, first_event) AS start,
+           CASE WHEN terminal.raw IS NOT NULL AND json_valid(terminal.raw) THEN terminal.raw::JSON END AS body
     FROM runs
 )
 SELECT
-    execution_id, node_result_id, node_id, node_type, state, start_us, end_us, start_pos, end_pos,
-    first_output_us, streaming_events, source_execution_id,
+    execution_id, node_result_id, node_id, node_type,
+    coalesce(terminal.state, last_state) AS state,
+    start.at AS start_us,
+    terminal.moment.at AS end_us,
+    start.position AS start_pos,
+    terminal.moment.position AS end_pos,
+    first_output.at AS first_output_us,
+    streaming_events,
+    source_execution_id,
     CASE WHEN json_type(body, '$.data.error.code') = 'VARCHAR' THEN json_extract_string(body, '$.data.error.code') END AS error_code,
-    start_ts_less OR end_ts_less AS ts_less,
-    first_output_ts_less,
+    start.ts_less OR coalesce(terminal.moment.ts_less, false) AS ts_less,
+    coalesce(first_output.ts_less, false) AS first_output_ts_less,
     json_extract_string(body, '$.data.data.data.execution_meta.model_name') AS model_name,
     TRY_CAST(json_extract(body, '$.data.data.data.execution_meta.usage.input_token_count') AS BIGINT) AS input_tokens,
     TRY_CAST(json_extract(body, '$.data.data.data.execution_meta.usage.output_token_count') AS BIGINT) AS output_tokens,
@@ -59,7 +61,8 @@ SELECT
 FROM parsed
 """
 
-# The documented views. node_spans carries the execution's attributes so filters need no join.
+# The documented views. node_spans is materialized once per refresh (a DuckDB table) with the
+# execution's attributes beside each run, so fleet queries scan one table and join nothing.
 # `node_type` is what the run's own events said (NULL when a failed run sent no payload);
 # `node_type_inferred` fills that from other recorded runs of the same node definition (node_id).
 VIEWS = (
@@ -80,7 +83,7 @@ VIEWS = (
     FROM events_t
     """,
     """
-    CREATE OR REPLACE VIEW node_spans AS
+    CREATE OR REPLACE TABLE node_spans AS
     SELECT s.execution_id, s.node_result_id, s.node_id, s.node_type,
            coalesce(s.node_type, max(s.node_type) OVER (PARTITION BY s.node_id)) AS node_type_inferred,
            s.state, s.start_us, s.end_us,
@@ -90,7 +93,7 @@ VIEWS = (
            s.streaming_events, s.source_execution_id, s.error_code, s.end_us IS NULL AS open,
            s.start_pos, s.end_pos, s.ts_less, s.first_output_ts_less,
            s.model_name, s.input_tokens, s.output_tokens, s.cost_usd,
-           e.deployment, e.workflow_deployment_id, e.release_tag, e.status AS execution_status, e.metadata,
+           e.deployment, e.workflow_deployment_id, e.release_tag, e.status AS execution_status,
            e.started_at_us AS execution_started_at_us
     FROM spans_t s LEFT JOIN executions_t e USING (execution_id)
     """,
@@ -124,8 +127,8 @@ FILTERS = {
     "until_us": "{started} < ?",
     "status": "{status} = ?",
     "node": "(node_id = ? OR node_type_inferred = ?)",
-    # metadata is JSON text; the path parameter is built from the key by json_path() below.
-    "metadata": "json_extract_string(metadata, ?) = ?",
+    # metadata is JSON text on executions; the path parameter is built from the key by json_path().
+    "metadata": "execution_id IN (SELECT execution_id FROM executions_t WHERE json_extract_string(metadata, ?) = ?)",
 }
 
 PERCENTILES = (0.5, 0.9, 0.95, 0.99)

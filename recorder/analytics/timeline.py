@@ -14,17 +14,18 @@ SUBWORKFLOW or MAP node names, which is how nested spans find their parent.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any
-
-import polars as pl
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from recorder.analytics.intervals import Interval, covered_us, critical_path, overlap_counts, peak_concurrency
 from recorder.analytics.source import EventRow, ExecutionRow
 from recorder.model.events import load_json
 from recorder.model.timestamps import us_to_iso
 from recorder.model.vocabulary import TERMINAL_STATES
+
+if TYPE_CHECKING:
+    import polars as pl
 
 CONTAINER_TYPES = frozenset({"SUBWORKFLOW", "MAP"})
 
@@ -109,7 +110,7 @@ class Timeline:
     exact: bool
     deployment: str | None = None
     release_tag: str | None = None
-    node_events_without_run: int = field(default=0)
+    node_events_without_run: int = 0
 
     @property
     def duration_ms(self) -> float | None:
@@ -156,23 +157,26 @@ class Timeline:
 
     def frame(self) -> pl.DataFrame:
         """The spans as a polars DataFrame (times as UTC datetimes, durations in ms)."""
+        import polars as pl
+
         rows = [{**asdict(span), "duration_ms": span.duration_ms, "first_output_ms": span.first_output_ms,
                  "open": span.open, "on_critical_path": span.node_result_id in self.critical_path}
                 for span in self.spans]
-        frame = pl.DataFrame(rows, schema=_FRAME_SCHEMA, orient="row") if rows else pl.DataFrame(schema=_FRAME_SCHEMA)
+        schema = {name: getattr(pl, dtype) for name, dtype in _FRAME_COLUMNS.items()}
+        frame = pl.DataFrame(rows, schema=schema) if rows else pl.DataFrame(schema=schema)
         return frame.with_columns(
             pl.from_epoch("start_us", time_unit="us").dt.replace_time_zone("UTC").alias("start"),
             pl.from_epoch("end_us", time_unit="us").dt.replace_time_zone("UTC").alias("end"),
         ).drop("first_output_us")
 
 
-_FRAME_SCHEMA = {
-    "node_id": pl.String, "node_result_id": pl.String, "node_type": pl.String, "state": pl.String,
-    "start_us": pl.Int64, "end_us": pl.Int64, "first_output_us": pl.Int64, "streaming_events": pl.Int64,
-    "source_execution_id": pl.String, "error_code": pl.String, "start_pos": pl.Int64, "end_pos": pl.Int64,
-    "parent_node_result_id": pl.String, "depth": pl.Int64, "ts_less": pl.Boolean,
-    "first_output_ts_less": pl.Boolean, "overlaps": pl.Int64, "duration_ms": pl.Float64,
-    "first_output_ms": pl.Float64, "open": pl.Boolean, "on_critical_path": pl.Boolean,
+_FRAME_COLUMNS = {
+    "node_id": "String", "node_result_id": "String", "node_type": "String", "state": "String",
+    "start_us": "Int64", "end_us": "Int64", "first_output_us": "Int64", "streaming_events": "Int64",
+    "source_execution_id": "String", "error_code": "String", "start_pos": "Int64", "end_pos": "Int64",
+    "parent_node_result_id": "String", "depth": "Int64", "ts_less": "Boolean",
+    "first_output_ts_less": "Boolean", "overlaps": "Int64", "duration_ms": "Float64",
+    "first_output_ms": "Float64", "open": "Boolean", "on_critical_path": "Boolean",
 }
 
 
@@ -213,8 +217,8 @@ class _SpanBuilder:
             self.state = event.state
             if event.state == "REJECTED":
                 self.error_code = _error_code(event.raw)
-        if self.end is None and event.state not in TERMINAL_STATES:
-            self.state = event.state
+        if self.end is None and event.state is not None and event.state not in TERMINAL_STATES:
+            self.state = event.state  # an open run reports the state of its latest event
         if (event.node_type in CONTAINER_TYPES or self.node_type in CONTAINER_TYPES) and event.raw:
             self.children.extend(_child_execution_ids(event.raw))
 
@@ -280,7 +284,7 @@ def build_timeline(execution: ExecutionRow, events: Iterable[EventRow]) -> Timel
     ]
     overlaps = overlap_counts(intervals)
     spans = sorted(
-        (_with_overlaps(span, overlaps[span.node_result_id]) for span in spans),
+        (replace(span, overlaps=overlaps[span.node_result_id]) for span in spans),
         key=lambda span: (span.start_us, span.start_pos),
     )
     overhead = None
@@ -343,12 +347,6 @@ def _depths(builders: dict[str, _SpanBuilder], parent_of: dict[str, str | None])
     return depths
 
 
-def _with_overlaps(span: Span, overlaps: int) -> Span:
-    from dataclasses import replace
-
-    return replace(span, overlaps=overlaps)
-
-
 def _effective_end(span: Span, horizon: int | None) -> int:
     if span.end_us is not None:
         return span.end_us
@@ -400,7 +398,3 @@ def _get(value: Any, *keys: str) -> Any:
         value = value.get(key)
     return value
 
-
-def spans_sorted(spans: Sequence[Span]) -> list[Span]:
-    """Spans in timeline order: by start, ties by stream position."""
-    return sorted(spans, key=lambda span: (span.start_us, span.start_pos))
