@@ -174,6 +174,15 @@ class Recorder:
         return {"execution_id": execution_id, "output": output, "quality": quality, "value": value,
                 "http_status": answer.http_status, "error": answer.error}
 
+    # -- replay ---------------------------------------------------------------------------------
+
+    def export(self, execution_id: str) -> Cassette:
+        """The cassette of a recorded execution (id or unique prefix): request, status and every
+        received line with its arrival offset; `.body()` is the received bytes, `.dumps()` the file."""
+        from recorder.replay.export import export_cassette
+
+        return export_cassette(self.store, self.resolve(execution_id))
+
     # -- auditing -------------------------------------------------------------------------------
 
     def resolve(self, execution_id: str) -> str:

@@ -13,7 +13,7 @@ from rich.markup import escape
 from recorder.cli.main import CliContext
 from recorder.cli.output import stderr
 from recorder.model.cassette import Cassette, CassetteError, Fault
-from recorder.replay.export import ExportError, export_cassette
+from recorder.replay.export import ExportError
 from recorder.replay.library import FolderLibrary, Library
 from recorder.replay.matching import DEFAULT_FIELDS, KNOWN_FIELDS, LOOSE, STRICT, MatchRule
 from recorder.replay.redaction import redact
@@ -44,10 +44,8 @@ def export(context: CliContext, execution_id: str, output: str | None, body: boo
 
     `--body` writes the response body exactly as received (with --redact: minus the redacted values).
     """
-    recorder = context.recorder
-    execution_id = recorder.resolve(execution_id)
     try:
-        cassette = export_cassette(recorder.store, execution_id)
+        cassette = context.recorder.export(execution_id)
     except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
     if redact_keys:
