@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.tree import Tree
 
 from recorder.cli.main import CliContext
+from recorder.cli.report_commands import chart_file_options, latency_chart_files, timeline_chart_files
 from recorder.cli.options import MOMENT
 from recorder.cli.output import print_json, short, stdout, styled_status
 
@@ -73,10 +74,14 @@ def _filter_options(command):
 @click.argument("execution_id")
 @click.option("--gantt/--no-gantt", default=True, show_default=True, help="Draw the text Gantt chart above the table.")
 @click.option("--json", "as_json", is_flag=True, help="Print the timeline as one JSON object.")
+@chart_file_options
 @pass_context
-def timeline(context: CliContext, execution_id: str, gantt: bool, as_json: bool) -> None:
+def timeline(context: CliContext, execution_id: str, gantt: bool, as_json: bool, html_path, png_path, svg_path) -> None:
     """What happened in one execution, and when: one span per node run, the orchestration
-    overhead and the critical path. EXECUTION_ID may be a unique prefix."""
+    overhead and the critical path. EXECUTION_ID may be a unique prefix.
+
+    --html/--png/--svg also write its waterfall chart."""
+    timeline_chart_files(context.recorder, execution_id, html_path=html_path, png_path=png_path, svg_path=svg_path)
     result = context.recorder.timeline(execution_id)
     if as_json:
         print_json(result.to_dict())
@@ -134,8 +139,9 @@ def _print_timeline(result: Timeline, gantt: bool) -> None:
               help="duration, or first_output: time to the first streamed output (time to first token).")
 @_filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
+@chart_file_options
 @pass_context
-def latency(context: CliContext, by: list[str], metric: str, as_json: bool, **filters: Any) -> None:
+def latency(context: CliContext, by: list[str], metric: str, as_json: bool, html_path, png_path, svg_path, **filters: Any) -> None:
     """Where the time goes: count, mean and p50/p90/p95/p99/max in ms per group.
 
     By node or node_type (or with --metric first_output or --node) it measures node runs, and
@@ -143,6 +149,7 @@ def latency(context: CliContext, by: list[str], metric: str, as_json: bool, **fi
     measures whole executions. Percentiles interpolate linearly; unfinished runs are left out.
     """
     frame = context.recorder.latency(by, metric=metric, **_given(filters))
+    latency_chart_files(context.recorder, metric=metric, filters=_given(filters), html_path=html_path, png_path=png_path, svg_path=svg_path)
     if as_json:
         print_json(_rows(frame))
         return

@@ -31,9 +31,11 @@ DEMO_CONCURRENCY = 4
 @click.option("--executions", "count", type=click.IntRange(1, 100_000), default=60, show_default=True, help="How many executions to generate.")
 @click.option("--seed", type=int, default=7, show_default=True, help="Seed of the generator (same seed, same workload).")
 @click.option("--speed", type=click.FloatRange(min=0.1), default=25.0, show_default=True, help="Replay the workload this many times faster than real time.")
+@click.option("--report", "report_path", type=click.Path(dir_okay=False), default=None,
+              help="Write the audit report (HTML) here afterwards [default: recorder-report.html; none with --json]; '' skips it.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was recorded as JSON.")
 @pass_context
-def demo(context: CliContext, count: int, seed: int, speed: float, as_json: bool) -> None:
+def demo(context: CliContext, count: int, seed: int, speed: float, report_path: str, as_json: bool) -> None:
     """Record a synthetic workload live: several deployments and release tags, parallel branches,
     streaming prompts, subworkflows and maps, failures, previous_execution_id chains, metadata."""
     recorder = context.recorder
@@ -67,6 +69,12 @@ def demo(context: CliContext, count: int, seed: int, speed: float, as_json: bool
         "events": sum(row["event_count"] for row in recorded),
         "statuses": dict(Counter(row["status"] for row in recorded)),
     }
+    if report_path is None:  # scripts (--json) ask for files explicitly; people get the report
+        report_path = "" if as_json else "recorder-report.html"
+    if report_path:
+        from recorder.report.audit_report import write_report
+
+        summary["report"] = str(write_report(recorder, report_path).path.resolve())
     if as_json:
         summary.pop("new_executions")
         print_json(summary)
@@ -74,6 +82,8 @@ def demo(context: CliContext, count: int, seed: int, speed: float, as_json: bool
     stdout.print(f"\n[bold]Recorded {len(recorded)} executions ({summary['events']} events)[/bold] into {recorder.url}")
     _print_overview(recorded)
     example = next((e for e in workload if e.final_state == "REJECTED"), workload[0])
+    if report_path:
+        stdout.print(f"\n[bold]Audit report:[/bold] {summary['report']}  (open it in a browser; it needs no network)")
     stdout.print("\nNext, try:")
     for line in (
         "recorder executions --status REJECTED",
