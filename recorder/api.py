@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from recorder.model.cassette import Cassette, CassetteError, is_cassette
 from recorder.model.events import ParsedEvent, RejectedLine
 from recorder.model.timestamps import now_us
 from recorder.store import ExecutionFilter, FlushPolicy, RecordingResult, Store
@@ -25,7 +27,7 @@ from recorder.store.serialize import (
     status_check_to_dict,
 )
 from recorder.stream.http import LiveResult, Timeouts, api_key_from_env, base_url_from_env, execute_and_record
-from recorder.stream.ingest import ingest_chunks, ingest_path
+from recorder.stream.ingest import IngestError, ingest_chunks, open_body
 from recorder.stream.vellum_api import get_execution_status, submit_actuals
 
 
@@ -57,8 +59,20 @@ class Recorder:
     def ingest(
         self, path: str, *, request: dict[str, Any] | None = None, on_bytes: Callable[[int], None] | None = None
     ) -> RecordingResult:
-        """Record a saved response body (NDJSON file, or `-` for stdin)."""
-        return ingest_path(self.store, path, request=request, on_bytes=on_bytes)
+        """Record a saved response body (NDJSON file or cassette; `-` for stdin)."""
+        source, chunks = open_body(path, on_bytes)
+        first = next(chunks, b"")
+        if is_cassette(first):
+            # A cassette (`recorder export`) is recorded as the exchange it holds: its request
+            # (unless one is given), arrival times, HTTP status and outcome.
+            from recorder.replay.ingest import ingest_cassette
+
+            try:
+                cassette = Cassette.loads(first + b"".join(chunks))
+            except CassetteError as exc:
+                raise IngestError(f"{path}: {exc}") from exc
+            return ingest_cassette(self.store, cassette, request=request, source=source)
+        return ingest_chunks(self.store, itertools.chain((first,), chunks), source=source, request=request)
 
     def ingest_lines(self, lines: Iterable[bytes | str], *, request: dict[str, Any] | None = None, source: str = "api") -> RecordingResult:
         """Record any iterable of raw lines (without their newlines) as one stream."""

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recorder.api import Recorder
 from recorder.demo.server import LoopbackVellum, Scenario
 from recorder.demo.workload import body_bytes, build_workload
 from recorder.model.cassette import FORMAT, Cassette, CassetteError, Fault, Line, Request, Response, is_cassette
@@ -154,7 +155,7 @@ def test_ingest_reads_a_cassette_file_with_its_request_and_arrival_times(store: 
     cassette = export_cassette(store, truth["execution_id"])
     path = tmp_path / "exec_0003.cassette.json"
     path.write_bytes(cassette.dumps())
-    result = ingest_path(empty(store), str(path))
+    result = Recorder(store=empty(store)).ingest(str(path))
     assert result.events_stored == truth["event_count"]
     recorded = [e.received_at_us for e in store.events(truth["execution_id"])]
     assert recorded == [cassette.recorded_at_us + line.at_us for line in cassette.response.lines]

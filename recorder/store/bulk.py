@@ -2,7 +2,8 @@
 
 The database enforces uniqueness (natural keys, ON CONFLICT DO NOTHING); code never checks first.
 
-- SQLite: a Core executemany of `INSERT ... ON CONFLICT DO NOTHING` in the caller's transaction.
+- SQLite: the driver's executemany of `INSERT ... ON CONFLICT DO NOTHING` in the caller's
+  transaction (events), or a Core executemany (everything else).
 - PostgreSQL: COPY straight into the table inside a savepoint, the fastest path there is. A fresh
   batch (the normal case) never conflicts; when one does (a stream ingested again), the savepoint
   is rolled back and the batch goes COPY -> temporary staging table -> INSERT ... SELECT ... ON
@@ -23,6 +24,22 @@ from sqlalchemy.dialects import postgresql, sqlite
 from recorder.store.schema import Event
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(column.name for column in Event.__table__.columns)
+
+
+_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
+_INSERT_EVENTS_SQLITE = (
+    f"INSERT INTO events ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in EVENT_COLUMNS)}) ON CONFLICT DO NOTHING"
+)
+_COPY_EVENTS = f"COPY events ({_COLUMN_LIST}) FROM STDIN"
+_CREATE_STAGING = (
+    "CREATE TEMPORARY TABLE IF NOT EXISTS events_staging "
+    "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+)
+_COPY_STAGING = f"COPY events_staging ({_COLUMN_LIST}) FROM STDIN"
+_MERGE_STAGING = (
+    f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM events_staging "
+    "ON CONFLICT DO NOTHING RETURNING execution_id"
+)
 
 
 def insert_ignore(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
@@ -50,24 +67,17 @@ def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> Co
         return Counter()
     if connection.dialect.name == "postgresql":
         return _copy_events_postgresql(connection, rows)
+    # The driver's executemany straight from the row tuples, inside the caller's transaction:
+    # building a dict per row for SQLAlchemy's executemany cost as much as the insert itself.
+    cursor = connection.connection.driver_connection.cursor()
     inserted: Counter[str] = Counter()
-    for execution_id, group in groupby(rows, key=itemgetter(0)):
-        batch = [dict(zip(EVENT_COLUMNS, row)) for row in group]
-        inserted[execution_id] += insert_ignore(connection, Event.__table__, batch)
+    try:
+        for execution_id, group in groupby(rows, key=itemgetter(0)):
+            cursor.executemany(_INSERT_EVENTS_SQLITE, list(group))
+            inserted[execution_id] += max(cursor.rowcount, 0)
+    finally:
+        cursor.close()
     return inserted
-
-
-_COLUMN_LIST = ", ".join(EVENT_COLUMNS)
-_COPY_EVENTS = f"COPY events ({_COLUMN_LIST}) FROM STDIN"
-_CREATE_STAGING = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS events_staging "
-    "(LIKE events INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-)
-_COPY_STAGING = f"COPY events_staging ({_COLUMN_LIST}) FROM STDIN"
-_MERGE_STAGING = (
-    f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM events_staging "
-    "ON CONFLICT DO NOTHING RETURNING execution_id"
-)
 
 
 def _copy_events_postgresql(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> Counter[str]:

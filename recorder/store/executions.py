@@ -34,40 +34,55 @@ def sync_executions(
     """Create or update the execution rows the given facts describe, in the caller's transaction.
 
     `new_events` says how many events per execution this transaction inserted: counters grow by
-    addition, so a flush costs the same at the end of a long stream as at its start.
+    addition, so a flush costs the same at the end of a long stream as at its start. New
+    executions are inserted together, so a bulk batch of many executions costs a few statements.
     """
     for chunk in _chunks(facts, _IN_CHUNK):
         ids = [item.execution_id for item in chunk]
         stored = {row.execution_id: row for row in connection.execute(select(_executions).where(_executions.c.execution_id.in_(ids)))}
+        fresh = [item for item in chunk if item.execution_id not in stored]
         for item in chunk:
             row = stored.get(item.execution_id)
-            added = new_events.get(item.execution_id, 0)
-            if row is None:
-                _insert(connection, item, added, recording_id, request)
-            else:
-                _update(connection, row, item, added, recording_id, request)
+            if row is not None:
+                _update(connection, row, item, new_events.get(item.execution_id, 0), recording_id, request)
+        if fresh:
+            _insert_all(connection, fresh, new_events, recording_id, request)
 
 
-def _insert(connection: Connection, facts: ExecutionFacts, event_count: int, recording_id: int, request: RecordedRequest | None) -> None:
-    values: dict[str, Any] = {
-        "execution_id": facts.execution_id,
-        "run_id": facts.run_id,
-        "external_id": facts.external_id,
-        "status": facts.status,
-        "started_at_us": facts.start_us,
-        "ended_at_us": facts.ended_at_us,
-        "error_code": facts.error_code,
-        "error_message": facts.error_message,
-        "outputs": facts.outputs,
-        "event_count": event_count,
-        "root_execution_id": facts.execution_id,
-    }
-    if request is not None:
-        values.update(_request_values(request, recording_id))
-        values["external_id"] = facts.external_id or request.external_id
-    insert_ignore(connection, _executions, [values])
-    _attach_to_parent(connection, facts.execution_id, values.get("previous_execution_id"))
-    _adopt_children(connection, facts.execution_id)
+def _insert_all(
+    connection: Connection,
+    fresh: Sequence[ExecutionFacts],
+    new_events: Mapping[str, int],
+    recording_id: int,
+    request: RecordedRequest | None,
+) -> None:
+    """Insert executions not stored yet, each with its root, then hand over earlier children."""
+    # One request describes every execution of its stream, so they share one parent.
+    parent_id = request.previous_execution_id if request is not None else None
+    parent_root = _root_of(connection, parent_id) if parent_id else None
+    rows = []
+    for facts in fresh:
+        values: dict[str, Any] = {
+            "execution_id": facts.execution_id,
+            "run_id": facts.run_id,
+            "external_id": facts.external_id,
+            "status": facts.status,
+            "started_at_us": facts.start_us,
+            "ended_at_us": facts.ended_at_us,
+            "error_code": facts.error_code,
+            "error_message": facts.error_message,
+            "outputs": facts.outputs,
+            "event_count": new_events.get(facts.execution_id, 0),
+            "root_execution_id": facts.execution_id,
+            **_request_values(request, recording_id),
+        }
+        if request is not None:
+            values["external_id"] = facts.external_id or request.external_id
+            if parent_root is not None and parent_root != facts.execution_id:
+                values["root_execution_id"] = parent_root
+        rows.append(values)
+    insert_ignore(connection, _executions, rows)
+    _adopt_children(connection, [facts.execution_id for facts in fresh])
 
 
 def _update(connection: Connection, row: Any, facts: ExecutionFacts, added: int, recording_id: int, request: RecordedRequest | None) -> None:
@@ -97,7 +112,12 @@ def _update(connection: Connection, row: Any, facts: ExecutionFacts, added: int,
         _attach_to_parent(connection, row.execution_id, request.previous_execution_id)
 
 
-def _request_values(request: RecordedRequest, recording_id: int) -> dict[str, Any]:
+def _request_values(request: RecordedRequest | None, recording_id: int) -> dict[str, Any]:
+    """The columns a request describes (all None without one: executemany wants equal keys)."""
+    if request is None:
+        return dict.fromkeys(
+            ("recording_id", "workflow_deployment_id", "workflow_deployment_name", "release_tag", "previous_execution_id", "metadata", "inputs")
+        )
     return {
         "recording_id": recording_id,
         "workflow_deployment_id": request.workflow_deployment_id,
@@ -109,13 +129,17 @@ def _request_values(request: RecordedRequest, recording_id: int) -> dict[str, An
     }
 
 
+def _root_of(connection: Connection, execution_id: str) -> str | None:
+    return connection.execute(
+        select(_executions.c.root_execution_id).where(_executions.c.execution_id == execution_id)
+    ).scalar_one_or_none()
+
+
 def _attach_to_parent(connection: Connection, execution_id: str, parent_id: str | None) -> None:
     """Give `execution_id` and the subtree it roots the parent's root, if the parent is recorded."""
     if not parent_id or parent_id == execution_id:
         return
-    parent_root = connection.execute(
-        select(_executions.c.root_execution_id).where(_executions.c.execution_id == parent_id)
-    ).scalar_one_or_none()
+    parent_root = _root_of(connection, parent_id)
     if parent_root is None or parent_root == execution_id:
         return
     connection.execute(
@@ -123,19 +147,18 @@ def _attach_to_parent(connection: Connection, execution_id: str, parent_id: str 
     )
 
 
-def _adopt_children(connection: Connection, execution_id: str) -> None:
-    """Children recorded before this execution rooted their own subtrees; hand those over."""
-    root = connection.execute(
-        select(_executions.c.root_execution_id).where(_executions.c.execution_id == execution_id)
-    ).scalar_one()
-    children = select(_executions.c.execution_id).where(
-        _executions.c.previous_execution_id == execution_id, _executions.c.execution_id != execution_id
-    )
-    connection.execute(
-        update(_executions)
-        .where(_executions.c.root_execution_id.in_(children), _executions.c.root_execution_id != root)
-        .values(root_execution_id=root)
-    )
+def _adopt_children(connection: Connection, parent_ids: Sequence[str]) -> None:
+    """Children recorded before their parent rooted their own subtrees; hand those over.
+
+    One query finds them (usually none); each found child costs one UPDATE of its subtree.
+    """
+    children = connection.execute(
+        select(_executions.c.execution_id, _executions.c.previous_execution_id).where(
+            _executions.c.previous_execution_id.in_(parent_ids), _executions.c.execution_id.not_in(parent_ids)
+        )
+    ).all()
+    for child_id, parent_id in children:
+        _attach_to_parent(connection, child_id, parent_id)
 
 
 def _chunks(items: Sequence[ExecutionFacts], size: int) -> Iterator[Sequence[ExecutionFacts]]:

@@ -27,7 +27,8 @@ NAMING_CONVENTION = {
 # database's schema version without loading Alembic on every start.
 SCHEMA_REVISION = "0002"
 
-JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+# None is SQL NULL (not the JSON literal null), so "absent" reads the same on both engines.
+JsonDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 Id = String(128)
 
 

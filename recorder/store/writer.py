@@ -49,7 +49,7 @@ class FlushPolicy:
 
     @classmethod
     def bulk(cls) -> FlushPolicy:
-        return cls(max_events=10_000, max_delay_s=None)
+        return cls(max_events=50_000, max_delay_s=None)
 
 
 @dataclass(slots=True)

@@ -6,16 +6,15 @@ whatever the file size.
 
 from __future__ import annotations
 
-import itertools
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from recorder.model.cassette import is_cassette
 from recorder.model.events import load_json
 from recorder.model.lines import LineSplitter
 from recorder.model.request import RecordedRequest
+from recorder.model.timestamps import now_us
 from recorder.store import FlushPolicy, RecordingResult, Store
 
 CHUNK_SIZE = 1 << 20
@@ -38,8 +37,9 @@ def ingest_chunks(
     writer = store.writer(source=source, request=request, policy=policy or FlushPolicy.bulk())
     splitter = LineSplitter()
     for chunk in chunks:
+        received_at_us = now_us()  # the lines of one chunk arrived together
         for line in splitter.feed(chunk):
-            writer.add(line)
+            writer.add(line, received_at_us)
     last = splitter.finish()
     if last is not None:
         writer.add(last)
@@ -53,34 +53,27 @@ def ingest_path(
     request: dict[str, Any] | None = None,
     on_bytes: Callable[[int], None] | None = None,
 ) -> RecordingResult:
-    """Record the body in `path` (`-` reads stdin); `on_bytes` is told of each chunk's size.
+    """Record the NDJSON body in `path` (`-` reads stdin); `on_bytes` is told of each chunk's size.
 
-    A cassette (`recorder export`) is recognised by its first bytes and recorded as the exchange it
-    holds: its request (unless `request` is given), arrival times, HTTP status and outcome.
+    (`Recorder.ingest` also recognises cassettes; this reads bodies only.)
     """
+    source, chunks = open_body(path, on_bytes)
+    return ingest_chunks(store, chunks, source=source, request=request)
+
+
+def open_body(path: str, on_bytes: Callable[[int], None] | None = None) -> tuple[str, Iterator[bytes]]:
+    """The source name and the chunks of a saved body (`-` is stdin)."""
     if path == STDIN:
-        return _ingest_body_or_cassette(store, _read_chunks(sys.stdin.buffer, on_bytes), source="stdin", request=request)
+        return "stdin", _read_chunks(sys.stdin.buffer, on_bytes)
     file = Path(path)
     if not file.is_file():
         raise IngestError(f"{path}: no such file")
+    return f"file:{file.resolve()}", _read_file_chunks(file, on_bytes)
+
+
+def _read_file_chunks(file: Path, on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
     with file.open("rb") as handle:
-        return _ingest_body_or_cassette(store, _read_chunks(handle, on_bytes), source=f"file:{file.resolve()}", request=request)
-
-
-def _ingest_body_or_cassette(
-    store: Store, chunks: Iterator[bytes], *, source: str, request: dict[str, Any] | None
-) -> RecordingResult:
-    first = next(chunks, b"")
-    if not is_cassette(first):
-        return ingest_chunks(store, itertools.chain((first,), chunks), source=source, request=request)
-    from recorder.model.cassette import Cassette, CassetteError
-    from recorder.replay.ingest import ingest_cassette  # the cassette -> store mapping lives with replay
-
-    try:
-        cassette = Cassette.loads(first + b"".join(chunks))
-    except CassetteError as exc:
-        raise IngestError(f"{source.removeprefix('file:')}: {exc}") from exc
-    return ingest_cassette(store, cassette, request=request, source=source)
+        yield from _read_chunks(handle, on_bytes)
 
 
 def read_request_file(path: str) -> dict[str, Any]:
