@@ -274,7 +274,7 @@ def test_a_refused_connection_reaches_the_app_and_is_recorded(store: Store, reco
         list(client.execute_workflow_stream(workflow_deployment_name="d", inputs=[]))
     recording = get_recording(store.engine, recorded.next().recording_id)
     assert recording.outcome == Outcome.CONNECTION_ERROR
-    assert recording.error.startswith(f"http://127.0.0.1:{closed_port}/v1/execute-workflow-stream: cannot connect")
+    assert recording.error.startswith(f"http://127.0.0.1:{closed_port}/v1/execute-workflow-stream: connection refused")
 
 
 def test_other_requests_pass_through_unrecorded(store: Store, server: LoopbackVellum) -> None:

@@ -7,6 +7,7 @@ executing a workflow is not idempotent, so a failure is recorded and reported, n
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -148,12 +149,17 @@ def _cut_message(result: RecordingResult) -> str | None:
     return None
 
 
-def _describe(exc: httpx.HTTPError, timeouts: Timeouts, *, streaming: bool) -> str:
-    """One line a person can act on, for the transport failures that happen in production."""
+def _describe(exc: BaseException, timeouts: Timeouts | None = None, *, streaming: bool = True) -> str:
+    """One line a person can act on, for the transport failures that happen in production.
+
+    `timeouts` are the ones this recorder set (None when someone else's client read the stream).
+    """
     detail = str(exc) or exc.__class__.__name__
     if isinstance(exc, httpx.ConnectTimeout):
-        return f"no connection within {timeouts.connect:g} s (connect timeout)"
+        return f"no connection within {timeouts.connect:g} s (connect timeout)" if timeouts else f"connect timeout ({detail})"
     if isinstance(exc, httpx.ReadTimeout):
+        if timeouts is None:
+            return f"no data within the client's read timeout ({detail})"
         if streaming:
             return f"no data for {timeouts.read:g} s (read timeout); the workflow may still be running: `recorder reconcile` asks for its final status"
         return f"no response within {timeouts.read:g} s (read timeout); the workflow may have started: `recorder reconcile` can check"
@@ -172,4 +178,9 @@ def _describe(exc: httpx.HTTPError, timeouts: Timeouts, *, streaming: bool) -> s
         if "refused" in lowered:
             return f"connection refused ({detail})"
         return f"cannot connect ({detail})"
+    if isinstance(exc, asyncio.CancelledError):
+        return "the task was cancelled"
     return f"{exc.__class__.__name__}: {detail}"
+
+
+describe_failure = _describe

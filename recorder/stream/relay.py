@@ -25,7 +25,7 @@ from typing import Any
 import httpx
 
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
-from recorder.stream.http import ERROR_BODY_LIMIT
+from recorder.stream.http import ERROR_BODY_LIMIT, describe_failure
 from recorder.stream.sink import SinkFailed, StreamSink
 
 logger = logging.getLogger("recorder")
@@ -290,19 +290,8 @@ def content_decoder(head: ResponseHead | None) -> Any:
 
 
 def describe(exc: BaseException) -> str:
-    """One line on why a stream ended early."""
-    detail = str(exc) or exc.__class__.__name__
-    if isinstance(exc, httpx.RemoteProtocolError):
-        return f"the server closed the connection mid-response ({detail})"
-    if isinstance(exc, httpx.ReadError):
-        return f"the connection was reset ({detail})"
-    if isinstance(exc, httpx.ReadTimeout):
-        return f"no data within the client's read timeout ({detail})"
-    if isinstance(exc, httpx.ConnectError):
-        return f"cannot connect ({detail})"
-    if isinstance(exc, asyncio.CancelledError):
-        return "the task was cancelled"
-    return f"{exc.__class__.__name__}: {detail}"
+    """One line on why a stream ended early (the same wording `recorder record` uses)."""
+    return describe_failure(exc)
 
 
 def store_error(exc: BaseException) -> str:
