@@ -2,17 +2,23 @@
 
 Every measured phase runs in a fresh interpreter (multiprocessing "spawn"), so its peak RSS is its
 own and no phase inherits another's caches, imports or garbage. Scratch PostgreSQL databases are
-created per phase and always dropped (SQLite files removed), also when a phase fails or the run is interrupted.
+created per phase and always
+dropped (SQLite files removed), also when a phase fails or the run is interrupted.
 """
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
+import os
 import resource
+import signal
+import subprocess
 import sys
+import time
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,11 +41,107 @@ def peak_rss_mb() -> float:
     return kib / 1024 if sys.platform != "darwin" else kib / (1024 * 1024)
 
 
+def recorder_fingerprint() -> str:
+    """A short hash of the recorder package's Python sources: figures are only comparable between
+    runs (and phases) of the same code, and the tree may change while a long run goes on."""
+    import recorder
+
+    root = Path(recorder.__file__).resolve().parent
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def recorder_version() -> str:
+    """The git commit of the checkout and whether recorder/ has uncommitted changes, for the output."""
+    import recorder
+
+    root = Path(recorder.__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=root, capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return f"source {recorder_fingerprint()} (not a git checkout)"
+    return f"commit {commit}{' + uncommitted changes in recorder/' if dirty.strip() else ''}, source {recorder_fingerprint()}"
+
+
+def load_average() -> str:
+    """The 1-minute load average, to tell a quiet machine from a busy one in the output."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:  # pragma: no cover - not on every platform
+        return "?"
+
+
+class Stopwatch:
+    """Accumulates wall and CPU time (this process, all threads) over the timed sections only.
+
+    CPU time is less disturbed by other load on the machine than wall time; for PostgreSQL it
+    leaves out the server's work, which runs in other processes.
+    """
+
+    def __init__(self) -> None:
+        self.wall = 0.0
+        self.cpu = 0.0
+
+    @contextmanager
+    def timing(self) -> Iterator[None]:
+        wall, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.wall += time.perf_counter() - wall
+            self.cpu += time.process_time() - cpu
+
+
 def run_isolated(function: Callable[..., T], *args: Any) -> T:
-    """Run `function(*args)` in a freshly spawned interpreter and return its (picklable) result."""
+    """Run `function(*args)` in a freshly spawned interpreter and return its (picklable) result.
+
+    An exception in the child is raised here (with the child's traceback as a note). If this
+    process is interrupted or told to stop while waiting, the child is terminated first, so the
+    caller's clean-up (dropping scratch databases) never waits for a phase to run to its end.
+    """
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
-        return pool.submit(function, *args).result()
+    receiver, sender = context.Pipe(duplex=False)
+    child = context.Process(target=_run_child, args=(sender, function, args))
+    child.start()
+    sender.close()
+    try:
+        try:
+            ok, value = receiver.recv()
+        except EOFError:
+            child.join()
+            raise RuntimeError(f"{function.__name__} died without a result (exit code {child.exitcode})") from None
+        child.join()
+    finally:
+        if child.is_alive():
+            child.terminate()
+            child.join()
+        receiver.close()
+    if not ok:
+        raise value
+    return value
+
+
+def _run_child(sender: Any, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    try:
+        result: tuple[bool, Any] = (True, function(*args))
+    except BaseException as exc:  # noqa: BLE001 - everything goes back to the parent
+        exc.add_note("in the spawned phase process:\n" + traceback.format_exc())
+        result = (False, exc)
+    try:
+        sender.send(result)
+    except Exception:  # the exception (or result) does not pickle: send its text instead
+        sender.send((False, RuntimeError(traceback.format_exc() if result[0] else "".join(traceback.format_exception(result[1])))))
+    finally:
+        sender.close()
+
+
+def exit_on_sigterm() -> None:
+    """Turn SIGTERM into SystemExit, so `finally` blocks (scratch clean-up) run on `kill PID`."""
+    signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(128 + signal.SIGTERM))
 
 
 def libpq_url(url: str) -> str:
