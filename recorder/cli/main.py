@@ -56,18 +56,11 @@ def cli(ctx: click.Context, url: str | None) -> None:
     ctx.call_on_close(ctx.obj.close)
 
 
-# Each command module exports COMMANDS; one module per area keeps the group file stable.
-_COMMAND_MODULES = ("store_commands", "record_commands", "analytics_commands", "replay_commands", "report_commands", "demo")
-
-
 def _register() -> None:
-    import importlib
-    import importlib.util
+    # One module per area, each exporting COMMANDS; imported here, after `cli` exists.
+    from recorder.cli import analytics_commands, demo, record_commands, replay_commands, report_commands, store_commands
 
-    for name in _COMMAND_MODULES:
-        if importlib.util.find_spec(f"recorder.cli.{name}") is None:
-            continue
-        module = importlib.import_module(f"recorder.cli.{name}")
+    for module in (store_commands, record_commands, analytics_commands, replay_commands, report_commands, demo):
         for command in module.COMMANDS:
             cli.add_command(command)
 

@@ -41,7 +41,7 @@ def init(context: CliContext) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result of each file as JSON.")
 @pass_context
 def ingest(context: CliContext, files: tuple[str, ...], request_file: str | None, as_json: bool) -> None:
-    """Record saved response bodies: NDJSON files (`-` for stdin).
+    """Record saved response bodies: NDJSON files or cassettes (`-` for stdin).
 
     Ingesting the same body again adds nothing; malformed lines are kept as rejects.
     """
