@@ -41,21 +41,27 @@ def peak_rss_mb() -> float:
     return kib / 1024 if sys.platform != "darwin" else kib / (1024 * 1024)
 
 
-def recorder_fingerprint() -> str:
-    """A short hash of the recorder package's Python sources: figures are only comparable between
-    runs (and phases) of the same code, and the tree may change while a long run goes on."""
+def recorder_fingerprint(*parts: str) -> str:
+    """A short hash of recorder's Python sources: the files or folders `parts` (relative to the
+    package, e.g. "store", "api.py"), or the whole package. Figures are only comparable between
+    runs, and phases, of the same code, and the tree may change while a long run goes on."""
     import recorder
 
     root = Path(recorder.__file__).resolve().parent
+    files: set[Path] = set()
+    for part in parts or (".",):
+        target = root / part
+        files.update(target.rglob("*.py") if target.is_dir() else [target] if target.exists() else [])
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted(files):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
-def recorder_version() -> str:
-    """The git commit of the checkout and whether recorder/ has uncommitted changes, for the output."""
+def recorder_version(*parts: str) -> str:
+    """The git commit of the checkout, whether recorder/ has uncommitted changes, and the
+    fingerprint of `parts` (see recorder_fingerprint), for the output."""
     import recorder
 
     root = Path(recorder.__file__).resolve().parent
@@ -63,8 +69,8 @@ def recorder_version() -> str:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--", "."], cwd=root, capture_output=True, text=True, check=True).stdout
     except (OSError, subprocess.CalledProcessError):
-        return f"source {recorder_fingerprint()} (not a git checkout)"
-    return f"commit {commit}{' + uncommitted changes in recorder/' if dirty.strip() else ''}, source {recorder_fingerprint()}"
+        return f"source {recorder_fingerprint(*parts)} (not a git checkout)"
+    return f"commit {commit}{' + uncommitted changes in recorder/' if dirty.strip() else ''}, source {recorder_fingerprint(*parts)}"
 
 
 def load_average() -> str:

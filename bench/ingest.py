@@ -83,6 +83,8 @@ RAW_BATCH = 50_000
 TARGET_RATIO = 0.8
 TARGET_RSS_MB = 500
 SEED = 7
+# The recorder code these figures measure: parser, store, ingest path, public API, workload.
+MEASURED_CODE = ("model", "store", "stream/ingest.py", "api.py", "demo/workload.py")
 
 Result = dict[str, Any]
 
@@ -360,9 +362,9 @@ def run_backend(backend: str, args: argparse.Namespace, body: Path, index: Path,
     for round_ in range(1, args.repeat + 1):
         for name, tag, function, extra in phases:
             info(f"{backend} {name}: running" + (f" (round {round_} of {args.repeat})" if args.repeat > 1 else ""))
-            source = recorder_fingerprint()
+            source = recorder_fingerprint(*MEASURED_CODE)
             if source != args.source:
-                info(f"WARNING: the recorder sources changed since the run began ({args.source} -> {source}): "
+                info(f"WARNING: the measured recorder code changed since the run began ({args.source} -> {source}): "
                      "this phase measures other code than the first")
             load = load_average()
             result = run(tag, function, *extra)
@@ -433,8 +435,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     try:
         info(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load_average()}, work directory {workdir}")
-        args.source = recorder_fingerprint()
-        info(f"recorder {recorder_version()}")
+        args.source = recorder_fingerprint(*MEASURED_CODE)
+        info(f"recorder {recorder_version(*MEASURED_CODE)} (source = {', '.join(MEASURED_CODE)} under recorder/)")
         body, index, meta = prepare_workload(workdir, args.events, args.seed)
         info(
             "recorder_ingest is Recorder(store=Store(url)).ingest(FILE) on the whole NDJSON body, i.e. `recorder ingest FILE`: "
