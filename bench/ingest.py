@@ -33,6 +33,8 @@ average, because other load on the machine slows wall time. `--repeat R` runs al
 interleaved, and keeps each phase's best run. `--streams` adds a phase that ingests every execution
 as its own body with its request (`ingest_chunks` per stream, one recording each), as when many
 saved bodies are ingested. `--profile` adds an untimed cProfile run of phase 1 and prints the top.
+The output names the git commit and a fingerprint of the recorder code measured (MEASURED_CODE),
+and warns in front of any phase that runs after that code changed (the tree is shared and edited).
 
 The last lines of the output are one figure per line, `<backend> <name> <value>`; everything else
 is prefixed with `# `.

@@ -42,15 +42,19 @@ _MERGE_STAGING = (
 )
 
 
-def insert_ignore(connection: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> int:
-    """Insert rows, skipping those whose key is already stored; returns how many were new."""
+def insert_ignore(connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *, count: bool = True) -> int | None:
+    """Insert rows, skipping those whose key is already stored; returns how many were new
+    (None with `count=False`, which spares PostgreSQL the RETURNING of every row)."""
     if not rows:
         return 0
     dialect = connection.dialect.name
     if dialect == "postgresql":
+        statement = postgresql.insert(table).on_conflict_do_nothing()
+        if not count:
+            connection.execute(statement, list(rows))
+            return None
         # psycopg's executemany reports no rowcount; RETURNING yields exactly the inserted rows.
-        statement = postgresql.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
-        return len(connection.execute(statement, list(rows)).all())
+        return len(connection.execute(statement.returning(*table.primary_key.columns), list(rows)).all())
     if dialect == "sqlite":
         statement = sqlite.insert(table).on_conflict_do_nothing()
         return max(connection.execute(statement, list(rows)).rowcount, 0)

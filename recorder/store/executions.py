@@ -81,7 +81,7 @@ def _insert_all(
             if parent_root is not None and parent_root != facts.execution_id:
                 values["root_execution_id"] = parent_root
         rows.append(values)
-    insert_ignore(connection, _executions, rows)
+    insert_ignore(connection, _executions, rows, count=False)
     _adopt_children(connection, [facts.execution_id for facts in fresh])
 
 
