@@ -20,7 +20,7 @@ import httpx
 import pytest
 from vellum import AsyncVellum, Vellum, VellumEnvironment
 
-from recorder.model.cassette import Cassette
+from recorder.model.cassette import Cassette, Request, Response, lines_of_body
 from recorder.replay.export import export_cassette
 from recorder.store import Store
 from recorder.stream.ingest import ingest_chunks, ingest_path
@@ -190,3 +190,10 @@ def reference_events(bare: BareServer, body: bytes, request: dict[str, Any]) -> 
     """What the official client yields from the original bytes."""
     bare.body = body
     return events_of(client_at(bare.base_url), request)
+
+
+def sample_cassette(samples_dir: Path, name: str) -> Cassette:
+    """A cassette made straight from a shared sample's body and request (no store involved)."""
+    truth, body = load_sample(samples_dir, name)
+    lines, ends = lines_of_body(body)
+    return Cassette(Request(body=truth["request"]), Response(lines=lines, ends_with_newline=ends), execution_id=truth["execution_id"])

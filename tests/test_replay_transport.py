@@ -20,6 +20,7 @@ from recorder.replay.matching import NoMatch
 from recorder.replay.timing import Timing
 from recorder.replay.transport import RESPOND, AsyncReplayTransport, NotReplayed, ReplayTransport
 from tests.test_replay_support import (
+    sample_cassette,
     ADVERSARIAL_BODY,
     ADVERSARIAL_REQUEST,
     API_KEY,
@@ -32,12 +33,6 @@ from tests.test_replay_support import (
     load_sample,
     reference_events,
 )
-
-
-def sample_cassette(samples_dir: Path, name: str) -> Cassette:
-    truth, body = load_sample(samples_dir, name)
-    lines, ends = lines_of_body(body)
-    return Cassette(Request(body=truth["request"]), Response(lines=lines, ends_with_newline=ends), execution_id=truth["execution_id"])
 
 
 @pytest.fixture(scope="module")

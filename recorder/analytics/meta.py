@@ -26,7 +26,7 @@ def prompt_usage(raw: str) -> PromptUsage | None:
         body = load_json(raw)
     except ValueError:
         return None
-    meta = _get(body, "data", "data", "data", "execution_meta")
+    meta = dig(body, "data", "data", "data", "execution_meta")
     if not isinstance(meta, dict):
         return None
     usage = meta.get("usage") if isinstance(meta.get("usage"), dict) else {}
@@ -45,7 +45,8 @@ def _int(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _get(value: Any, *keys: str) -> Any:
+def dig(value: Any, *keys: str) -> Any:
+    """The value under nested keys of parsed event JSON, or None where any level is missing."""
     for key in keys:
         if not isinstance(value, dict):
             return None

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from recorder.analytics.intervals import Interval, covered_us, critical_path, overlap_counts, peak_concurrency
+from recorder.analytics.meta import dig
 from recorder.analytics.source import EventRow, ExecutionRow
 from recorder.model.events import load_json
 from recorder.model.timestamps import us_to_iso
@@ -362,14 +363,14 @@ def _moment(event: EventRow) -> tuple[int, bool]:
 
 def _error_code(raw: str | None) -> str | None:
     body = _parse(raw)
-    error = _get(body, "data", "error")
+    error = dig(body, "data", "error")
     code = error.get("code") if isinstance(error, dict) else None
     return code if isinstance(code, str) else None
 
 
 def _child_execution_ids(raw: str) -> list[str]:
     """Child executions a SUBWORKFLOW (`execution_id`) or MAP (`execution_ids`) payload names."""
-    payload = _get(_parse(raw), "data", "data", "data")
+    payload = dig(_parse(raw), "data", "data", "data")
     if not isinstance(payload, dict):
         return []
     ids = []
@@ -391,10 +392,4 @@ def _parse(raw: str | None) -> Any:
         return None
 
 
-def _get(value: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(value, dict):
-            return None
-        value = value.get(key)
-    return value
 
