@@ -6,6 +6,7 @@ recorded through `recorder record`'s own code path: a newcomer watches the real 
 
 from __future__ import annotations
 
+import importlib.util
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -18,6 +19,7 @@ from recorder.cli.output import print_json, short, stderr, stdout
 from recorder.cli.record_commands import run_recording
 from recorder.demo.server import LoopbackVellum, Scenario
 from recorder.demo.workload import build_workload
+from recorder.extras import install_hint
 from recorder.store import FlushPolicy
 from recorder.stream.http import Timeouts
 
@@ -69,8 +71,12 @@ def demo(context: CliContext, count: int, seed: int, speed: float, report_path: 
         "events": sum(row["event_count"] for row in recorded),
         "statuses": dict(Counter(row["status"] for row in recorded)),
     }
+    report_hint = None
     if report_path is None:  # scripts (--json) ask for files explicitly; people get the report
         report_path = "" if as_json else "recorder-report.html"
+        if report_path and not report_extra_installed():
+            # A plain install records and audits; the HTML report needs the charts extra.
+            report_path, report_hint = "", install_hint("report")
     if report_path:
         from recorder.report.audit_report import write_report
 
@@ -84,6 +90,8 @@ def demo(context: CliContext, count: int, seed: int, speed: float, report_path: 
     example = next((e for e in workload if e.final_state == "REJECTED"), workload[0])
     if report_path:
         stdout.print(f"\n[bold]Audit report:[/bold] {summary['report']}  (open it in a browser; it needs no network)")
+    elif report_hint:
+        stdout.print(f"\n[dim]The HTML audit report needs the charts: {report_hint}[/dim]")
     stdout.print("\nNext, try:")
     for line in (
         "recorder executions --status REJECTED",
@@ -91,6 +99,10 @@ def demo(context: CliContext, count: int, seed: int, speed: float, report_path: 
         f"recorder show {short(example.execution_id)} --json",
     ):
         stdout.print(f"  [cyan]{line}[/cyan]")
+
+
+def report_extra_installed() -> bool:
+    return all(importlib.util.find_spec(module) is not None for module in ("altair", "vl_convert", "duckdb", "polars"))
 
 
 def _print_overview(rows: list[dict]) -> None:
