@@ -33,8 +33,8 @@ _CREDENTIAL_HEADERS = ("x-api-key", "authorization", "proxy-authorization")
 class SecretScrubber:
     """Replaces the given values, in every form JSON can write them, by `[REDACTED]`."""
 
-    def __init__(self, secrets: Iterable[str | None] = ()) -> None:
-        kept = sorted({secret for secret in secrets if secret and len(secret) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+    def __init__(self, secrets: Iterable[str | None] = (), *, min_length: int = MIN_SECRET_LENGTH) -> None:
+        kept = sorted({secret for secret in secrets if secret and len(secret) >= min_length}, key=len, reverse=True)
         self._text: re.Pattern[str] | None = None
         self._bytes: re.Pattern[bytes] | None = None
         self._raw = tuple(secret.encode("utf-8") for secret in kept)
