@@ -12,8 +12,8 @@ document invalid (an occurrence starting inside an escape), the document is pars
 (keys included) are scrubbed one by one, then it is written back compactly.
 
 Whole lines (or whole bodies) are scrubbed, never chunks: a chunk boundary may fall inside the key.
-Values shorter than `MIN_SECRET_LENGTH` are ignored: no real credential is that short, and
-replacing a short string everywhere would mangle unrelated text.
+Values shorter than `MIN_SECRET_LENGTH` are ignored by default: no real credential is that short,
+and replacing a short string everywhere would mangle unrelated text.
 """
 
 from __future__ import annotations
