@@ -138,7 +138,8 @@ def _http_error(sink: StreamSink, url: str, response: httpx.Response, secrets: S
         body += chunk
         if len(body) >= ERROR_BODY_LIMIT:
             break
-    text = secrets.text(body[:ERROR_BODY_LIMIT].decode("utf-8", errors="replace"))
+    # Scrubbed before it is cut to the limit, so that a key straddling the cut leaves no prefix.
+    text = secrets.data(body)[:ERROR_BODY_LIMIT].decode("utf-8", errors="replace")
     reason = response.reason_phrase or "error"
     one_line = " ".join(text.split())
     message = f"HTTP {response.status_code} {reason} from {url}: {one_line[:300] or '(empty body)'}"
