@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from recorder.cli.main import cli
 from recorder.model.cassette import REDACTED, Cassette
 from recorder.model.events import load_json
+from recorder.model.secrets import SecretScrubber, credentials_in
 from recorder.replay.capture import CaptureTransport
 from recorder.replay.ingest import ingest_cassette
 from recorder.store import Recording, Store
@@ -307,3 +308,18 @@ def test_a_captured_cassette_holds_neither_key_and_ingests_back(store: Store, st
     if stream_status == 200:
         assert len(store.events(EXECUTION_ID)) == len(server.lines)
     assert_no_key(store_dump(store_url))
+
+
+# -- the scrubber itself -------------------------------------------------------------------------------------
+
+
+def test_an_occurrence_starting_inside_an_escape_leaves_valid_json() -> None:
+    key = "nABCDEF123"
+    line = json.dumps({"a": "\n" + key[1:], "b": f"key={key}"}).encode()  # `\nABCDEF123` is not the key
+    scrubbed = SecretScrubber([key]).data(line)
+    assert json.loads(scrubbed) == {"a": "\n" + key[1:], "b": f"key={REDACTED}"}
+
+
+def test_a_bearer_token_is_scrubbed_with_or_without_its_scheme() -> None:
+    scrubber = SecretScrubber(credentials_in(httpx.Headers({"Authorization": "Bearer tok-0123456789"})))
+    assert scrubber.text("got 'Bearer tok-0123456789' and tok-0123456789") == f"got '{REDACTED}' and {REDACTED}"
