@@ -111,12 +111,18 @@ def record(context: CliContext, deployment, deployment_id, release_tag, input_pa
 def run_recording(context: CliContext, body: dict[str, Any], *, base_url: str | None, timeouts: Timeouts,
                   policy: FlushPolicy, quiet: bool, passthrough: bool, api_key: str | None = None, report: bool = True) -> int:
     """Record one execution with the live view and return the exit code (shared with the demo)."""
+    from recorder.model.secrets import ScrubbedLines, SecretScrubber
+    from recorder.stream.http import api_key_from_env
+
+    api_key = api_key or api_key_from_env()
     view = None if quiet or passthrough else LiveView()
-    on_bytes = _passthrough if passthrough else None
+    # The raw stream goes to stdout a whole line at a time, so that an echoed key is scrubbed even
+    # when a chunk boundary falls inside it.
+    passed_on = ScrubbedLines(_passthrough, SecretScrubber([api_key])) if passthrough else None
     previous = signal.signal(signal.SIGTERM, _sigterm_as_exit)
     try:
         result = context.recorder.record(body, api_key=api_key, base_url=base_url, timeouts=timeouts, policy=policy,
-                                         on_parsed=view, on_bytes=on_bytes)
+                                         on_parsed=view, on_bytes=passed_on.feed if passed_on else None)
     except KeyboardInterrupt:
         stderr.print("[yellow]interrupted: everything received was recorded, the recording is marked interrupted[/yellow]")
         return EXIT_SIGINT
@@ -126,6 +132,8 @@ def run_recording(context: CliContext, body: dict[str, Any], *, base_url: str | 
         return int(exc.code or 0)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if passed_on is not None:
+            passed_on.finish()
     execution = context.recorder.store.execution(result.execution_id) if result.execution_id else None
     status = execution.status if execution else None
     if report:

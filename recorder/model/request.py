@@ -1,7 +1,7 @@
 """The request body that produced a stream: what analytics and auditing read from it.
 
-The API key travels in a header, never in the body; any key-like field found in a body anyway is
-dropped before it can reach the store.
+The API key travels in a header, never in the body; any key-like field found in a body anyway, at
+any depth (a `metadata` object nests freely), is taken out before it can reach the store.
 """
 
 from __future__ import annotations
@@ -9,12 +9,33 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-_SECRET_KEYS = frozenset({"api_key", "apikey", "x-api-key", "x_api_key", "authorization"})
+from recorder.model.cassette import REDACTED
+
+# Compared with `-` and `_` removed and lower-cased: `api_key`, `X-API-KEY` and `apiKey` are one name.
+_SECRET_KEYS = frozenset(
+    {"apikey", "xapikey", "vellumapikey", "authorization", "proxyauthorization", "password", "passwd", "secret",
+     "clientsecret", "secretkey", "accesskey", "accesstoken", "refreshtoken", "bearertoken", "authtoken", "apitoken",
+     "sessiontoken", "privatekey"}
+)
+
+
+def looks_like_credential(name: Any) -> bool:
+    return isinstance(name, str) and name.replace("-", "").replace("_", "").lower() in _SECRET_KEYS
 
 
 def strip_secrets(body: dict[str, Any]) -> dict[str, Any]:
-    """The body without top-level credential fields."""
-    return {key: value for key, value in body.items() if key.lower() not in _SECRET_KEYS}
+    """The body without credential-like fields: dropped at the top, where no request field has
+    such a name, and `[REDACTED]` deeper down (in metadata, in a JSON input), where the key stays
+    so that replay matching still compares the object's shape (`[REDACTED]` matches any value)."""
+    return {key: _redacted_credentials(value) for key, value in body.items() if not looks_like_credential(key)}
+
+
+def _redacted_credentials(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: REDACTED if looks_like_credential(key) else _redacted_credentials(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted_credentials(item) for item in value]
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,8 @@ Requests to the replayed endpoints are forwarded to the inner transport; the app
 the response unchanged, chunk for chunk, while each line is stamped with its arrival offset. When
 the body ends (or breaks, or the application closes it) the exchange becomes a `Cassette`, handed
 to `on_cassette`. What never reaches a cassette: request headers (the API key travels there),
-cookies and credentials in response headers, and the values under `redact_keys`.
+cookies and credentials in response headers, the values under `redact_keys`, and the API keys
+themselves (the forwarded one and the application's) wherever a server echoes them.
 
 `api_key` (when given) replaces the X-API-KEY header of forwarded requests, so a test can build
 its client with a dummy key and record with the real one from VELLUM_API_KEY. Forwarded requests
@@ -26,6 +27,7 @@ import httpx
 from recorder.model.cassette import Cassette, Fault, Line, Request, Response
 from recorder.model.lines import LineSplitter
 from recorder.model.request import strip_secrets
+from recorder.model.secrets import SecretScrubber, credentials_in
 from recorder.model.timestamps import now_us
 from recorder.replay.redaction import redact
 from recorder.replay.responder import is_replayed
@@ -100,6 +102,7 @@ class _Exchange:
         if captures.api_key:
             headers["x-api-key"] = captures.api_key
         self.forwarded = httpx.Request(request.method, request.url, headers=headers, content=request.content, extensions=request.extensions)
+        self._secrets = SecretScrubber([*credentials_in(request.headers), *credentials_in(headers)])
         self._splitter = LineSplitter()
         self._lines: list[Line] = []
         self._status = 0
@@ -132,20 +135,22 @@ class _Exchange:
         at_us = int((time.monotonic() - self._started) * 1_000_000)
         if last is not None:
             self._lines.append(Line(at_us, last.data))
+        secrets = self._secrets
+        lines = [Line(line.at_us, secrets.data(line.data)) for line in self._lines]
         cassette = Cassette(
-            request=Request(self._request.method, self._request.url.path, _json_body(self._request.content)),
+            request=Request(self._request.method, self._request.url.path, secrets.value(_json_body(self._request.content))),
             response=Response(
                 status=self._status,
-                headers=self._headers,
-                lines=tuple(self._lines),
+                headers={name: secrets.text(value) for name, value in self._headers.items()},
+                lines=tuple(lines),
                 ends_with_newline=last is None,
                 outcome="http_error" if self._status >= 400 else outcome,
-                error=error,
+                error=secrets.optional_text(error),
             ),
-            execution_id=_execution_id(self._lines),
+            execution_id=_execution_id(lines),
             recorded_at_us=self._recorded_at_us,
             source=f"{self._request.url.scheme}://{self._request.url.netloc.decode('ascii')}{self._request.url.path}",
-            fault=Fault(cut_after_lines=len(self._lines)) if broken else None,
+            fault=Fault(cut_after_lines=len(lines)) if broken else None,
         )
         if self._captures.redact_keys:
             cassette = redact(cassette, self._captures.redact_keys).cassette

@@ -9,13 +9,17 @@ A key names where a value sits in the request body:
 
 The request keeps the key with the value `[REDACTED]` (replay matching treats it as "any value").
 A workflow echoes its inputs in its events (WORKFLOW `inputs`, NODE `input_values`, often the
-outputs too), so the values are also taken out of every recorded line: each string found under a
-redacted key is replaced by `[REDACTED]` wherever it appears in a line, as a whole JSON string or
-inside a longer one (an LLM repeating it). Strings shorter than `MIN_SUBSTRING` characters are
-only replaced where they are a whole JSON string value, so a short value cannot mangle unrelated
-text. Numbers and booleans are redacted in the request only. Lines that hold no redacted value
-stay byte for byte as received; a line that does is edited in place, and rewritten compactly
-from its parsed JSON only if the edit would not leave valid JSON.
+outputs too), so the values are also taken out of every recorded line. Each line is read as JSON
+and each string value in it, at any depth, is compared once decoded, so no escaping hides a value
+(`\\u0026`, upper-case hex, `\\/`): a value equal to a redacted one becomes `[REDACTED]`, a longer
+value has each redacted string of at least `MIN_SUBSTRING` characters inside it replaced (an LLM
+repeating it), and a string that itself holds a JSON document is redacted the same way, inside.
+Object keys are never touched, so a value that happens to equal a key name ("type") cannot break
+the events. Only the redacted string tokens are rewritten: a line that held no redacted value stays
+byte for byte as received, and every other byte of a changed line too. Text that is not JSON (junk,
+a line cut mid-way, the recorded error) gets its complete JSON strings redacted as values, then the
+longer redacted strings replaced wherever they appear, raw or in any JSON escaping. Numbers and booleans
+are redacted in the request only.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from typing import Any
 
 from recorder.model.cassette import REDACTED, Cassette, Line
 from recorder.model.events import load_json
+from recorder.model.secrets import SecretScrubber
 
 MIN_SUBSTRING = 4
 
@@ -59,16 +64,16 @@ def redact(cassette: Cassette, keys: Iterable[str]) -> Redaction:
     secrets = sorted({text for value in found for text in _strings_in(value) if text and text != REDACTED}, key=len, reverse=True)
     lines = list(cassette.response.lines)
     changed = 0
+    error = cassette.response.error
     if secrets:
+        redactor = _ValueRedactor(secrets)
         for index, line in enumerate(lines):
-            scrubbed = _scrub_line(line.data, secrets)
+            scrubbed = redactor.line(line.data)
             if scrubbed != line.data:
                 lines[index] = Line(line.at_us, scrubbed)
                 changed += 1
-    error = cassette.response.error
-    if error and secrets:
-        for secret in secrets:
-            error = error.replace(secret, REDACTED)
+        if error:
+            error = redactor.loose_text(error)
     request = replace(cassette.request, body=body, redacted=tuple(dict.fromkeys((*cassette.request.redacted, *matched))))
     response = replace(cassette.response, lines=tuple(lines), error=error)
     return Redaction(replace(cassette, request=request, response=response), tuple(matched), tuple(k for k in keys if k not in matched), changed)
@@ -143,63 +148,71 @@ def _strings_in(value: Any) -> Iterator[str]:
 
 # -- taking them out of the lines ----------------------------------------------------------------------
 
+# One JSON string token (escapes included), and the colon after it when it is an object key.
+_STRING_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"(\s*:)?', re.DOTALL)
 
-def _scrub_line(data: bytes, secrets: list[str]) -> bytes:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        for secret in secrets:  # not JSON anyway: plain byte replacement
-            if len(secret) >= MIN_SUBSTRING:
+
+class _ValueRedactor:
+    """Takes the secrets out of the string values of JSON text, leaving every other byte alone."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._whole = frozenset(secrets)
+        self._inside = sorted((secret for secret in self._whole if len(secret) >= MIN_SUBSTRING), key=len, reverse=True)
+        self._in_any_escaping = SecretScrubber(self._inside, min_length=MIN_SUBSTRING)
+
+    def line(self, data: bytes) -> bytes:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            for secret in self._inside:  # not JSON anyway: plain byte replacement
                 data = data.replace(secret.encode("utf-8"), REDACTED.encode())
-        return data
-    try:
-        parsed = load_json(text)
-    except ValueError:
-        parsed = None
-    edited = _scrub_text(text, secrets, is_json=parsed is not None)
-    if edited == text:
-        return data
-    if parsed is not None and not _clean_json(edited, secrets):
-        edited = json.dumps(_scrub_value(parsed, secrets), ensure_ascii=False, separators=(",", ":"))
-    return edited.encode("utf-8")
+            return data
+        try:
+            load_json(text)
+        except ValueError:
+            edited = self.loose_text(text)
+        else:
+            edited = self.json_text(text)
+        return data if edited == text else edited.encode("utf-8")
 
+    def json_text(self, text: str) -> str:
+        """JSON text with each string value redacted; keys, numbers, spacing and escapes elsewhere
+        stay exactly as written. Also right for a JSON document cut short (a cut stream's last line)."""
+        return _STRING_TOKEN.sub(self._token, text)
 
-def _scrub_text(text: str, secrets: list[str], *, is_json: bool) -> str:
-    for secret in secrets:
-        forms = {json.dumps(secret, ensure_ascii=False)[1:-1], json.dumps(secret)[1:-1]} if is_json else {secret}
-        for form in forms:
-            if form not in text:
-                continue
-            if len(secret) >= MIN_SUBSTRING:
-                text = text.replace(form, REDACTED)
-            elif is_json:  # only a whole string value, never an object key
-                text = re.sub('"' + re.escape(form) + r'"(?!\s*:)', f'"{REDACTED}"', text)
-    return text
+    def loose_text(self, text: str) -> str:
+        """Text that is not (all) JSON: an error message, junk, a cut line. Its complete JSON
+        strings are redacted as values; then long secrets anywhere, raw or in any JSON escaping."""
+        return self._in_any_escaping.text(self.json_text(text))
 
-
-def _clean_json(text: str, secrets: list[str]) -> bool:
-    """The edit left valid JSON and no redacted value in any string of it."""
-    try:
-        value = load_json(text)
-    except ValueError:
-        return False
-    return not any(_contains(string, secrets) for string in _strings_in(value))
-
-
-def _contains(string: str, secrets: list[str]) -> bool:
-    return any(secret in string if len(secret) >= MIN_SUBSTRING else secret == string for secret in secrets)
-
-
-def _scrub_value(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            if len(secret) >= MIN_SUBSTRING:
-                value = value.replace(secret, REDACTED)
-            elif value == secret:
-                return REDACTED
+    def string(self, value: str) -> str:
+        """A decoded string value, redacted: whole, inside a JSON document it holds, or in part."""
+        if value in self._whole:
+            return REDACTED
+        if value.lstrip()[:1] in ('{', '[', '"'):
+            try:
+                load_json(value)
+            except ValueError:
+                pass
+            else:
+                return self.json_text(value)
+        for secret in self._inside:
+            value = value.replace(secret, REDACTED)
         return value
-    if isinstance(value, dict):
-        return {key: _scrub_value(item, secrets) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_scrub_value(item, secrets) for item in value]
-    return value
+
+    def _token(self, match: re.Match[str]) -> str:
+        token = match[0]
+        if match[1] is not None:  # an object key: never touched
+            return token
+        try:
+            value = json.loads(token, strict=False)
+        except ValueError:
+            return token
+        redacted = self.string(value)
+        return token if redacted == value else _encoded_like(redacted, token)
+
+
+def _encoded_like(value: str, token: str) -> str:
+    """`value` as a JSON string token written in the style of `token` (\\u escapes, `\\/`)."""
+    encoded = json.dumps(value, ensure_ascii=token.isascii() and "\\u" in token)
+    return encoded.replace("/", "\\/") if "\\/" in token else encoded

@@ -17,6 +17,7 @@ import httpx
 
 from recorder import __version__
 from recorder.model.events import ParsedEvent, RejectedLine
+from recorder.model.secrets import SecretScrubber
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
 from recorder.stream.sink import SinkFailed, StreamSink
 
@@ -91,9 +92,11 @@ def execute_and_record(
     """POST the request, record every line as it arrives, and say how the stream ended.
 
     KeyboardInterrupt and SystemExit (SIGTERM) are recorded as `interrupted`, then re-raised.
+    The API key is scrubbed from whatever a server echoes of it: lines, error bodies, messages.
     """
     url = f"{base_url}{STREAM_PATH}"
-    sink = StreamSink(store, source=url, request=request_body, policy=policy, on_parsed=on_parsed, on_commit=on_commit)
+    secrets = SecretScrubber([api_key])
+    sink = StreamSink(store, source=url, request=request_body, policy=policy, on_parsed=on_parsed, on_commit=on_commit, secrets=secrets)
     headers = {"X-API-KEY": api_key, "User-Agent": f"workflow-recorder/{__version__}", "Accept": "application/x-ndjson"}
     started = False  # response headers arrived: from here on a failure cuts a stream
     try:
@@ -101,7 +104,7 @@ def execute_and_record(
             with client.stream("POST", url, json=request_body, headers=headers) as response:
                 started = True
                 if not response.is_success:
-                    return _http_error(sink, url, response)
+                    return _http_error(sink, url, response, secrets)
                 for chunk in response.iter_bytes():
                     if on_bytes is not None:
                         on_bytes(chunk)
@@ -117,10 +120,10 @@ def execute_and_record(
         raise
     except httpx.HTTPError as exc:
         if started:
-            message = f"stream cut after {sink.lines_seen} lines: {_describe(exc, timeouts, streaming=True)}"
+            message = secrets.text(f"stream cut after {sink.lines_seen} lines: {_describe(exc, timeouts, streaming=True)}")
             result = sink.close(Outcome.CUT, http_status=response.status_code, error=message)
             return LiveResult(result, url, response.status_code, message)
-        message = f"{url}: {_describe(exc, timeouts, streaming=False)}"
+        message = secrets.text(f"{url}: {_describe(exc, timeouts, streaming=False)}")
         result = sink.close(Outcome.CONNECTION_ERROR, error=message)
         return LiveResult(result, url, None, message)
     except Exception as exc:
@@ -129,13 +132,14 @@ def execute_and_record(
         raise
 
 
-def _http_error(sink: StreamSink, url: str, response: httpx.Response) -> LiveResult:
+def _http_error(sink: StreamSink, url: str, response: httpx.Response, secrets: SecretScrubber) -> LiveResult:
     body = b""
     for chunk in response.iter_bytes():
         body += chunk
         if len(body) >= ERROR_BODY_LIMIT:
             break
-    text = body[:ERROR_BODY_LIMIT].decode("utf-8", errors="replace")
+    # Scrubbed before it is cut to the limit, so that a key straddling the cut leaves no prefix.
+    text = secrets.data(body)[:ERROR_BODY_LIMIT].decode("utf-8", errors="replace")
     reason = response.reason_phrase or "error"
     one_line = " ".join(text.split())
     message = f"HTTP {response.status_code} {reason} from {url}: {one_line[:300] or '(empty body)'}"

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from recorder.model.secrets import SecretScrubber, credentials_in
 from recorder.store import FlushPolicy, Outcome, Store
 from recorder.stream.http import STREAM_PATH
 from recorder.stream.relay import Ending, RecordedCallback, RelayGroup, ResponseHead, StreamRelay, describe
@@ -175,12 +176,12 @@ def _httpx_client_of(client: Any) -> httpx.Client | httpx.AsyncClient:
 
 def _start_relay(relays: RelayGroup, request: httpx.Request, response: httpx.Response) -> StreamRelay:
     head = ResponseHead(response.status_code, response.reason_phrase, response.headers)
-    return relays.start(source=_source(request), request=_request_body(request), head=head)
+    return relays.start(source=_source(request), request=_request_body(request), head=head, secrets=_credentials(request))
 
 
 def _record_failed_request(relays: RelayGroup, request: httpx.Request, exc: BaseException) -> None:
     """No response at all (connection refused, timeout before the headers): recorded too."""
-    relay = relays.start(source=_source(request), request=_request_body(request), head=None)
+    relay = relays.start(source=_source(request), request=_request_body(request), head=None, secrets=_credentials(request))
     if isinstance(exc, Exception):
         relay.finish(Ending(Outcome.CONNECTION_ERROR, describe(exc)))
     else:
@@ -208,6 +209,11 @@ def _source(request: httpx.Request) -> str:
     """The URL recorded as the stream's source: no query string, no credentials."""
     url = request.url
     return f"{url.scheme}://{url.netloc.decode('ascii')}{url.path}"
+
+
+def _credentials(request: httpx.Request) -> SecretScrubber:
+    """The application's API key (and any other credential header): a server may echo it back."""
+    return SecretScrubber(credentials_in(request.headers))
 
 
 def _request_body(request: httpx.Request) -> dict[str, Any] | None:

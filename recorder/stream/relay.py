@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from recorder.model.secrets import SecretScrubber
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
 from recorder.stream.http import ERROR_BODY_LIMIT, describe_failure
 from recorder.stream.sink import SinkFailed, StreamSink
@@ -71,8 +72,10 @@ class StreamRelay:
         head: ResponseHead | None,
         policy: FlushPolicy | None = None,
         on_done: Callable[[StreamRelay, RecordingResult | None], None] | None = None,
+        secrets: SecretScrubber | None = None,
     ) -> None:
         self._store = store
+        self._secrets = secrets
         self._source = source
         self._request = request
         self._head = head  # None: the request failed before any response
@@ -131,7 +134,7 @@ class StreamRelay:
                 self._on_done(self, result)
 
     def _record(self) -> RecordingResult:
-        sink = StreamSink(self._store, source=self._source, request=self._request, policy=self._policy)
+        sink = StreamSink(self._store, source=self._source, request=self._request, policy=self._policy, secrets=self._secrets)
         try:
             body = _BodyCopy(sink, self._head)
             while True:
@@ -227,8 +230,11 @@ class RelayGroup:
         self._idle = threading.Condition()
         _groups.add(self)
 
-    def start(self, *, source: str, request: dict[str, Any] | None, head: ResponseHead | None) -> StreamRelay:
-        relay = StreamRelay(self._store, source=source, request=request, head=head, policy=self._policy, on_done=self._done)
+    def start(
+        self, *, source: str, request: dict[str, Any] | None, head: ResponseHead | None, secrets: SecretScrubber | None = None
+    ) -> StreamRelay:
+        """A relay for one response; `secrets` (the request's credentials) are kept out of its recording."""
+        relay = StreamRelay(self._store, source=source, request=request, head=head, policy=self._policy, on_done=self._done, secrets=secrets)
         with self._idle:
             self._active.add(relay)
         return relay.start()

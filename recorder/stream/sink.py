@@ -9,6 +9,8 @@ even if nothing else ever arrives, and a process killed at any moment loses at m
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import queue
 import threading
 import time
@@ -16,7 +18,8 @@ from collections.abc import Callable
 from typing import Any
 
 from recorder.model.events import ParsedEvent, RejectedLine
-from recorder.model.lines import LineSplitter
+from recorder.model.lines import LineSplitter, RawLine
+from recorder.model.secrets import SecretScrubber
 from recorder.model.timestamps import now_us
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
 
@@ -27,6 +30,8 @@ MAX_BATCH = 5_000
 YIELD_EVERY_S = 0.0005
 _CLOSE = object()
 
+logger = logging.getLogger("recorder")
+
 ParsedCallback = Callable[[ParsedEvent | RejectedLine], None]
 
 
@@ -35,7 +40,13 @@ class SinkFailed(RuntimeError):
 
 
 class StreamSink:
-    """Records one live stream. `feed` chunks as they arrive; `close` says how the stream ended."""
+    """Records one live stream. `feed` chunks as they arrive; `close` says how the stream ended.
+
+    `secrets` (the API key the stream was requested with) are scrubbed from every line, the
+    request and the error before the store sees them. `on_parsed` (a live view) runs on the
+    writer thread: if it raises, the failure is logged once and the recording goes on without it
+    noticing, since a display must never cost a line.
+    """
 
     def __init__(
         self,
@@ -46,9 +57,12 @@ class StreamSink:
         policy: FlushPolicy | None = None,
         on_parsed: ParsedCallback | None = None,
         on_commit: Callable[[list[int]], None] | None = None,
+        secrets: SecretScrubber | None = None,
     ) -> None:
-        self._writer = store.writer(source=source, request=request, policy=policy, on_commit=on_commit)
+        self._secrets = secrets or SecretScrubber()
+        self._writer = store.writer(source=source, request=self._secrets.value(request), policy=policy, on_commit=on_commit)
         self._on_parsed = on_parsed
+        self._on_parsed_failed = False
         self._splitter = LineSplitter()
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._failure: BaseException | None = None
@@ -86,7 +100,7 @@ class StreamSink:
         self._thread.join()
         if self._failure is not None:
             raise SinkFailed(f"the store stopped taking this stream: {self._failure}") from self._failure
-        return self._writer.finish(outcome, http_status=http_status, error=error)
+        return self._writer.finish(outcome, http_status=http_status, error=self._secrets.optional_text(error))
 
     def _run(self) -> None:
         writer = self._writer
@@ -122,11 +136,24 @@ class StreamSink:
         if item is not None:
             lines, received_at_us = item
             for line in lines:
-                parsed = self._writer.add(line, received_at_us, autoflush=False)
+                parsed = self._writer.add(self._scrubbed(line), received_at_us, autoflush=False)
                 if parsed is not None and self._on_parsed is not None:
-                    self._on_parsed(parsed)
+                    self._tell(parsed)
                 self._yield_now_and_then()
         return False
+
+    def _scrubbed(self, line: RawLine) -> RawLine:
+        data = self._secrets.data(line.data)
+        return line if data is line.data else dataclasses.replace(line, data=data)
+
+    def _tell(self, parsed: ParsedEvent | RejectedLine) -> None:
+        """Hand a line to `on_parsed`; its failures are the caller's, never the recording's."""
+        try:
+            self._on_parsed(parsed)  # type: ignore[misc]
+        except Exception:  # noqa: BLE001 - a broken display must not lose the batch
+            if not self._on_parsed_failed:
+                self._on_parsed_failed = True
+                logger.warning("recorder: the on_parsed callback failed; the stream is still recorded in full", exc_info=True)
 
     def _yield_now_and_then(self) -> None:
         """Hand the GIL to the feeding thread every half millisecond of work.

@@ -1,4 +1,8 @@
-"""The two small Vellum endpoints beside the stream: execution status and execution actuals."""
+"""The two small Vellum endpoints beside the stream: execution status and execution actuals.
+
+An answer is scrubbed of the API key before anyone sees it: callers store its body and error
+(`status_checks`, `actuals`) and print them.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from urllib.parse import quote
 import httpx
 
 from recorder import __version__
+from recorder.model.secrets import SecretScrubber
 from recorder.stream.http import Timeouts
 
 STATUS_PATH = "/v1/workflows/executions/{execution_id}/status"
@@ -47,9 +52,11 @@ def submit_actuals(base_url: str, api_key: str, body: dict[str, Any], *, timeout
 
 
 def _call(method: str, url: str, api_key: str, body: dict[str, Any] | None, timeouts: Timeouts) -> ApiAnswer:
+    secrets = SecretScrubber([api_key])
     try:
         response = httpx.request(method, url, json=body, headers=_headers(api_key), timeout=timeouts.as_httpx())
     except httpx.TransportError as exc:
-        return ApiAnswer(url, None, "", f"{url}: {exc.__class__.__name__}: {exc}")
-    error = None if response.is_success else f"HTTP {response.status_code} {response.reason_phrase} from {url}: {' '.join(response.text.split())[:300]}"
-    return ApiAnswer(url, response.status_code, response.text, error)
+        return ApiAnswer(url, None, "", secrets.text(f"{url}: {exc.__class__.__name__}: {exc}"))
+    text = secrets.text(response.text)
+    error = None if response.is_success else secrets.text(f"HTTP {response.status_code} {response.reason_phrase} from {url}: {' '.join(text.split())[:300]}")
+    return ApiAnswer(url, response.status_code, text, error)
