@@ -22,6 +22,7 @@ from recorder.store.serialize import (
     actual_to_dict,
     event_to_dict,
     execution_to_dict,
+    json_ready,
     recording_to_dict,
     reject_to_dict,
     status_check_to_dict,
@@ -232,9 +233,9 @@ class Recorder:
             error = {"code": execution.error_code, "message": execution.error_message}
         return {
             **execution_to_dict(execution),
-            "request": describing.request if describing is not None else None,
-            "inputs": execution.inputs,
-            "outputs": execution.outputs,
+            "request": json_ready(describing.request) if describing is not None else None,
+            "inputs": json_ready(execution.inputs),
+            "outputs": json_ready(execution.outputs),
             "error": error,
             "recordings": [recording_to_dict(recording) for recording in recordings],
             "rejects": [reject_to_dict(reject) for reject in rejects],

@@ -14,6 +14,8 @@ from sqlalchemy import UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from recorder.model.events import MAX_ID_LENGTH
+
 # Stable constraint names, so migrations can address them identically on both engines.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -29,7 +31,7 @@ SCHEMA_REVISION = "0002"
 
 # None is SQL NULL (not the JSON literal null), so "absent" reads the same on both engines.
 JsonDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-Id = String(128)
+Id = String(MAX_ID_LENGTH)
 
 
 class Base(DeclarativeBase):

@@ -1,8 +1,17 @@
-"""The JSON shapes of stored rows, shared by `--json` output and the Python API."""
+"""The JSON shapes of stored rows, shared by `--json` output and the Python API.
+
+Every shape can be written by orjson exactly: the few values it cannot write as they are
+(integers beyond 64 bits, 1e400, a lone surrogate, nesting past its 254 levels) are handed over
+as `orjson.Fragment`s holding their exact JSON text, so `--json` neither fails nor rounds.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
+
+import orjson
 
 from recorder.model.events import load_json
 from recorder.model.timestamps import us_to_iso
@@ -32,7 +41,7 @@ def execution_to_dict(execution: Execution) -> dict[str, Any]:
         "event_count": execution.event_count,
         "error_code": execution.error_code,
         "error_message": execution.error_message,
-        "metadata": execution.metadata_,
+        "metadata": json_ready(execution.metadata_),
     }
 
 
@@ -49,8 +58,60 @@ def event_to_dict(event: Event) -> dict[str, Any]:
         "node_type": event.node_type,
         "source_execution_id": event.source_execution_id,
         "flags": event.flags.split(",") if event.flags else [],
-        "event": load_json(event.raw),
+        "event": line_json(event.raw),
     }
+
+
+def line_json(raw: str) -> Any:
+    """A stored line as a JSON value: parsed, or (when orjson cannot write that) the line itself,
+    which is exact JSON text whenever it holds no NaN or Infinity."""
+    try:
+        value = load_json(raw)
+    except ValueError:
+        return orjson.Fragment(raw)
+    try:
+        orjson.dumps(value)
+        return value
+    except TypeError:
+        pass
+    try:
+        json.loads(raw, parse_constant=_refuse_constant)
+        return orjson.Fragment(raw)
+    except RecursionError:
+        return orjson.Fragment(raw)
+    except ValueError:
+        return json_ready(value)
+
+
+def json_ready(value: Any) -> Any:
+    """`value` itself when orjson writes it, else a fragment of its JSON text (exact, except that
+    NaN and infinities, which JSON cannot hold, become null as orjson writes them)."""
+    try:
+        orjson.dumps(value)
+        return value
+    except TypeError:
+        pass
+    try:
+        try:
+            return orjson.Fragment(json.dumps(value, ensure_ascii=True, allow_nan=False))
+        except ValueError:
+            return orjson.Fragment(json.dumps(_finite(value), ensure_ascii=True, allow_nan=False))
+    except RecursionError:
+        return None
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(child) for key, child in value.items()}
+    if isinstance(value, list):
+        return [_finite(child) for child in value]
+    return value
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 def recording_to_dict(recording: Recording) -> dict[str, Any]:
@@ -84,7 +145,7 @@ def status_check_to_dict(check: StatusCheck) -> dict[str, Any]:
         "source": check.source,
         "http_status": check.http_status,
         "status": check.status,
-        "outputs": check.outputs,
+        "outputs": json_ready(check.outputs),
         "error_code": check.error_code,
         "error_message": check.error_message,
     }
@@ -96,8 +157,8 @@ def actual_to_dict(actual: Actual) -> dict[str, Any]:
         "output": actual.output_key,
         "output_type": actual.output_type,
         "quality": actual.quality,
-        "value": actual.value,
-        "metadata": actual.metadata_,
+        "value": json_ready(actual.value),
+        "metadata": json_ready(actual.metadata_),
         "http_status": actual.http_status,
         "error": actual.error,
     }
