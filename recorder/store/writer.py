@@ -214,15 +214,21 @@ class RecordingWriter:
             rejects=self._rejects,
             execution_ids=list(self._facts),
         )
+        if self._has_body(outcome):
+            values["body_sha256"] = self._sha.hexdigest()
         try:
             with self._engine.begin() as connection:
-                connection.execute(
-                    update(Recording).where(Recording.id == self.recording_id).values(body_sha256=self._sha.hexdigest(), **values)
-                )
+                connection.execute(update(Recording).where(Recording.id == self.recording_id).values(**values))
         except IntegrityError:
             result.already_recorded_as = self._fold_into_earlier_recording()
             result.rejects = 0
         return result
+
+    def _has_body(self, outcome: str) -> bool:
+        """Whether the recording received a body that identifies it. Identical bodies are one
+        recording; HTTP and connection errors (whose body, if any, is in `error`) and empty
+        bodies are each their own exchange, with their own status, error and request."""
+        return self._lines > 0 and outcome not in (Outcome.HTTP_ERROR, Outcome.CONNECTION_ERROR)
 
     def _progress(self) -> dict[str, Any]:
         return {
