@@ -167,3 +167,15 @@ def test_show_json_writes_big_integers_in_outputs_as_integers(store_url: str) ->
     assert audit["outputs"][0]["value"] == {"big": BIG, "small": 3}
     assert isinstance(audit["outputs"][0]["value"]["big"], int)
     assert audit["events"][1]["event"]["data"]["outputs"][0]["value"]["big"] == BIG
+
+
+def test_one_bad_line_in_a_batch_of_two_thousand_loses_nothing(store: Store) -> None:
+    lines = [workflow_line("INITIATED")]
+    lines += [node_line("STREAMING", id=f"s{index}", node_result_id=f"r{index}") for index in range(2_000)]
+    bad = HOSTILE["surrogate-node-id"][0]
+    lines.insert(1_000, bad)
+    lines.append(workflow_line("FULFILLED"))
+    result = ingest_chunks(store, [body_of(lines)], source="test")
+    assert (result.outcome, result.events_stored, result.rejects) == ("complete", 2_003, 0)
+    assert store.execution(EXEC).event_count == 2_003
+    assert export_cassette(store, EXEC).body() == body_of(lines)

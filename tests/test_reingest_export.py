@@ -170,3 +170,55 @@ def test_migration_0003_numbers_stored_events_and_goes_back(empty_database_url: 
         assert connection.execute(text("SELECT count(*) FROM events")).scalar_one() == 5
     upgrade(engine)
     engine.dispose()
+
+
+def test_ingest_from_stdin_killed_then_the_whole_body_again_exports_exactly(store_url: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = body(A, junk=True) + body(B, junk=True)
+    sent = data[: data.index(b"event: ping", data.index(b"event: ping") + 1) + len(b"event: ping\n")]
+    Store(store_url).close()
+    process = subprocess.Popen([sys.executable, "-m", "recorder.cli", "--db", store_url, "ingest", "-"],
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+    try:
+        process.stdin.write(sent)
+        process.stdin.flush()
+        deadline = time.monotonic() + 15
+        with Store(store_url) as store:
+            while len(store.rejects()) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert len(store.rejects()) == 2
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    with Store(store_url) as store:
+        again = ingest(store, data)
+        assert (again.outcome, again.rejects) == ("complete", 2)
+        assert len(store.rejects()) == 2
+        assert export_cassette(store, A).body() == data
+        assert export_cassette(store, B).body() == data
+        assert len(store.events(A)) == len(store.events(B)) == 4
+
+
+def test_two_threads_ingesting_the_same_body_at_once_leave_one_consistent_recording(store: Store) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = b"".join(body(f"{index:08d}-cccc-4ccc-8ccc-000000000000", junk=True) for index in range(30))
+    policy = FlushPolicy(max_events=5, max_delay_s=None)
+
+    def ingest_once(source: str):
+        return ingest_chunks(store, (data[i : i + 97] for i in range(0, len(data), 97)), source=source, policy=policy)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(ingest_once, ["one", "two"]))
+    assert sorted(r.already_recorded_as is None for r in results) == [False, True]
+    assert orphans(store) == 0
+    with Session(store.engine) as session:
+        assert session.scalar(select(func.count()).select_from(Recording)) == 1
+        assert session.scalar(select(func.count()).select_from(Reject)) == 30
+        assert session.scalar(select(func.count()).select_from(Event)) == 120
+    assert export_cassette(store, "00000007-cccc-4ccc-8ccc-000000000000").body() == data
