@@ -150,10 +150,6 @@ def is_indexable_text(value: str) -> bool:
     return _why_not_indexable(value) is None
 
 
-def is_indexable_id(value: str) -> bool:
-    return _why_not_indexable(value, MAX_ID_LENGTH) is None
-
-
 def indexable_id(value: Any, max_length: int = MAX_ID_LENGTH) -> str | None:
     """The id as the store can index it, or None."""
     return value if isinstance(value, str) and _why_not_indexable(value, max_length) is None else None

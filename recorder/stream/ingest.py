@@ -8,7 +8,6 @@ even while the pipe is quiet.
 
 from __future__ import annotations
 
-import itertools
 import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
