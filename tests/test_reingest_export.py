@@ -222,3 +222,13 @@ def test_two_threads_ingesting_the_same_body_at_once_leave_one_consistent_record
         assert session.scalar(select(func.count()).select_from(Reject)) == 30
         assert session.scalar(select(func.count()).select_from(Event)) == 120
     assert export_cassette(store, "00000007-cccc-4ccc-8ccc-000000000000").body() == data
+
+
+def test_events_come_back_in_stream_order_whichever_body_stored_them(store: Store) -> None:
+    lines = body(A).split(b"\n")
+    events = [lines[0], lines[1], lines[3], lines[4]]
+    ingest(store, b"event: ping\n" * 5 + b"\n".join(events[:2]) + b"\n")
+    ingest(store, body(A))
+    stored = store.events(A)
+    assert [e.raw.encode() for e in stored] == events
+    assert [e.seq for e in stored] == [0, 1, 2, 3]
