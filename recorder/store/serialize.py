@@ -63,55 +63,89 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 
 
 def line_json(raw: str) -> Any:
-    """A stored line as a JSON value: parsed, or (when orjson cannot write that) the line itself,
-    which is exact JSON text whenever it holds no NaN or Infinity."""
+    """A stored line as a JSON value: parsed, with the leaves orjson cannot write as they are
+    replaced by exact fragments (the number as received, the string with its escapes)."""
     try:
         value = load_json(raw)
-    except ValueError:
-        return orjson.Fragment(raw)
-    try:
         orjson.dumps(value)
         return value
-    except TypeError:
+    except (ValueError, TypeError):
         pass
     try:
-        json.loads(raw, parse_constant=_refuse_constant)
+        exact = json.loads(raw, parse_int=_exact_int, parse_float=_exact_float, parse_constant=_no_constant)
+        return _ready(exact, 0)
+    except (ValueError, RecursionError, _TooDeep):
+        # Deeper than orjson writes: the line itself is JSON text, and what was received.
         return orjson.Fragment(raw)
-    except RecursionError:
-        return orjson.Fragment(raw)
-    except ValueError:
-        return json_ready(value)
 
 
 def json_ready(value: Any) -> Any:
-    """`value` itself when orjson writes it, else a fragment of its JSON text (exact, except that
-    NaN and infinities, which JSON cannot hold, become null as orjson writes them)."""
+    """`value` as orjson can write it: unchanged, or with the leaves it cannot write (integers
+    beyond 64 bits, lone surrogates) as exact fragments and NaN or infinities as null."""
     try:
         orjson.dumps(value)
         return value
     except TypeError:
         pass
     try:
+        return _ready(value, 0)
+    except (_TooDeep, RecursionError):
         try:
             return orjson.Fragment(json.dumps(value, ensure_ascii=True, allow_nan=False))
-        except ValueError:
-            return orjson.Fragment(json.dumps(_finite(value), ensure_ascii=True, allow_nan=False))
-    except RecursionError:
-        return None
+        except (ValueError, RecursionError):
+            return None
 
 
-def _finite(value: Any) -> Any:
+# orjson writes at most 254 levels; deeper documents go out as one fragment.
+_ORJSON_DEPTH = 250
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _ready(value: Any, depth: int) -> Any:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return value
+        except UnicodeEncodeError:
+            return orjson.Fragment(json.dumps(value))
+    if isinstance(value, bool) or value is None or isinstance(value, orjson.Fragment):
+        return value
+    if isinstance(value, int):
+        return value if -(1 << 63) <= value < (1 << 64) else orjson.Fragment(str(value))
     if isinstance(value, float):
         return value if math.isfinite(value) else None
+    if depth >= _ORJSON_DEPTH:
+        raise _TooDeep
     if isinstance(value, dict):
-        return {key: _finite(child) for key, child in value.items()}
+        return {_key(key): _ready(child, depth + 1) for key, child in value.items()}
     if isinstance(value, list):
-        return [_finite(child) for child in value]
+        return [_ready(child, depth + 1) for child in value]
     return value
 
 
-def _refuse_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
+def _key(key: Any) -> Any:
+    """Object keys must be text orjson can write: a lone surrogate becomes U+FFFD."""
+    if isinstance(key, str):
+        return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in key)
+    return key
+
+
+def _exact_int(literal: str) -> Any:
+    number = int(literal)
+    return number if -(1 << 63) <= number < (1 << 64) else orjson.Fragment(literal)
+
+
+def _exact_float(literal: str) -> Any:
+    number = float(literal)
+    return number if math.isfinite(number) else orjson.Fragment(literal)
+
+
+def _no_constant(_name: str) -> None:
+    # NaN and Infinity are not JSON: shown as null, as orjson shows a non-finite float.
+    return None
 
 
 def recording_to_dict(recording: Recording) -> dict[str, Any]:
