@@ -9,14 +9,14 @@ The database enforces uniqueness (natural keys, ON CONFLICT DO NOTHING); code ne
   is rolled back and the batch goes COPY -> temporary staging table -> INSERT ... SELECT ... ON
   CONFLICT DO NOTHING, which skips exactly the rows already stored.
 
-Event rows that were skipped are then looked at once, on both engines alike: the same line already
-stored at the same (execution_id, seq) is a duplicate; anything else is a conflict the caller keeps
-some other way.
+Event rows that were skipped are then compared with what their (execution_id, seq) holds: the
+same line is a duplicate; a different one is a conflict the caller keeps some other way. PostgreSQL
+compares in one statement against the staging table, so a body ingested again does not bring its
+stored lines back over the wire; SQLite reads them back per execution.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,7 +24,7 @@ from itertools import groupby
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from recorder.store.schema import Event
@@ -61,6 +61,12 @@ _MERGE_STAGING = (
     f"INSERT INTO events ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM events_staging "
     "ON CONFLICT DO NOTHING RETURNING execution_id"
 )
+# The staged rows that were not stored just now, and whether the stored line at their place is theirs.
+_COMPARE_STAGING = (
+    "SELECT s.position, e.raw IS NOT DISTINCT FROM s.raw FROM events_staging s "
+    "LEFT JOIN events e ON e.execution_id = s.execution_id AND e.seq = s.seq "
+    "WHERE e.recording_id IS DISTINCT FROM s.recording_id OR e.position IS DISTINCT FROM s.position"
+)
 
 
 def insert_ignore(connection: Connection, table: Table, rows: Sequence[dict[str, Any]], *, count: bool = True) -> int | None:
@@ -90,15 +96,23 @@ def insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> In
     """
     if not rows:
         return InsertedEvents(Counter())
-    new = _insert_events(connection, rows)
-    if new.total() == len(rows):
-        return InsertedEvents(new)
-    return _sort_out_skipped(connection, rows, new)
-
-
-def _insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> Counter[str]:
     if connection.dialect.name == "postgresql":
-        return _copy_events_postgresql(connection, rows)
+        new, skipped = _copy_events_postgresql(connection, rows)
+    else:
+        new = _insert_events_sqlite(connection, rows)
+        skipped = _compare_skipped_sqlite(connection, rows) if new.total() < len(rows) else []
+    result = InsertedEvents(new)
+    by_position = {row[POSITION]: row for row in rows}
+    for position, same in skipped:
+        row = by_position[position]
+        if same:
+            result.duplicates.append((position, row[EXECUTION_ID], row[SEQ]))
+        else:
+            result.conflicts.append(row)
+    return result
+
+
+def _insert_events_sqlite(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> Counter[str]:
     # The driver's executemany straight from the row tuples, inside the caller's transaction:
     # building a dict per row for SQLAlchemy's executemany cost as much as the insert itself.
     cursor = connection.connection.driver_connection.cursor()
@@ -112,7 +126,8 @@ def _insert_events(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> C
     return inserted
 
 
-def _copy_events_postgresql(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> Counter[str]:
+def _copy_events_postgresql(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> tuple[Counter[str], list[tuple[int, bool]]]:
+    """New rows per execution, and (position, same line) for each row skipped."""
     from psycopg import errors
 
     driver = connection.connection.driver_connection
@@ -122,7 +137,7 @@ def _copy_events_postgresql(connection: Connection, rows: Sequence[tuple[Any, ..
             for row in rows:
                 copy.write_row(row)
         savepoint.commit()
-        return Counter(row[0] for row in rows)
+        return Counter(row[0] for row in rows), []
     except errors.UniqueViolation:
         savepoint.rollback()
     with driver.cursor() as cursor:
@@ -132,31 +147,25 @@ def _copy_events_postgresql(connection: Connection, rows: Sequence[tuple[Any, ..
             for row in rows:
                 copy.write_row(row)
         cursor.execute(_MERGE_STAGING)
-        return Counter(execution_id for (execution_id,) in cursor.fetchall())
+        new = Counter(execution_id for (execution_id,) in cursor.fetchall())
+        cursor.execute(_COMPARE_STAGING)
+        return new, [(position, bool(same)) for position, same in cursor.fetchall()]
 
 
-def _sort_out_skipped(connection: Connection, rows: Sequence[tuple[Any, ...]], new: Counter[str]) -> InsertedEvents:
-    """Compare each row with what its (execution_id, seq) holds now. PostgreSQL compares digests
-    server-side, so a body ingested again does not bring every stored line back over the wire."""
-    on_postgresql = connection.dialect.name == "postgresql"
-    content = func.md5(Event.raw) if on_postgresql else Event.raw
-    stored: dict[tuple[str, int], Any] = {}
+def _compare_skipped_sqlite(connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[int, bool]]:
+    """(position, same line) for each row another line already held the (execution_id, seq) of."""
+    stored: dict[tuple[str, int], tuple[int, int, str]] = {}
     for execution_id, group in groupby(sorted(rows, key=itemgetter(EXECUTION_ID)), key=itemgetter(EXECUTION_ID)):
         seqs = [row[SEQ] for row in group]
         for start in range(0, len(seqs), _LOOKUP_CHUNK):
-            query = select(Event.seq, Event.recording_id, Event.position, content).where(
+            query = select(Event.seq, Event.recording_id, Event.position, Event.raw).where(
                 Event.execution_id == execution_id, Event.seq.in_(seqs[start : start + _LOOKUP_CHUNK])
             )
-            for seq, recording_id, position, text in connection.execute(query):
-                stored[(execution_id, seq)] = (recording_id, position, text)
-    result = InsertedEvents(new)
+            for seq, recording_id, position, raw in connection.execute(query):
+                stored[(execution_id, seq)] = (recording_id, position, raw)
+    skipped = []
     for row in rows:
         found = stored.get((row[EXECUTION_ID], row[SEQ]))
-        if found is not None and found[:2] == (row[RECORDING_ID], row[POSITION]):
-            continue
-        same = found is not None and found[2] == (hashlib.md5(row[RAW].encode()).hexdigest() if on_postgresql else row[RAW])
-        if same:
-            result.duplicates.append((row[POSITION], row[EXECUTION_ID], row[SEQ]))
-        else:
-            result.conflicts.append(row)
-    return result
+        if found is None or found[:2] != (row[RECORDING_ID], row[POSITION]):
+            skipped.append((row[POSITION], found is not None and found[2] == row[RAW]))
+    return skipped
