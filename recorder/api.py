@@ -22,12 +22,13 @@ from recorder.store.serialize import (
     actual_to_dict,
     event_to_dict,
     execution_to_dict,
+    json_ready,
     recording_to_dict,
     reject_to_dict,
     status_check_to_dict,
 )
 from recorder.stream.http import LiveResult, Timeouts, api_key_from_env, base_url_from_env, execute_and_record
-from recorder.stream.ingest import IngestError, ingest_chunks, open_body
+from recorder.stream.ingest import STDIN, IngestError, ingest_arriving_chunks, ingest_chunks, open_body, read_head
 from recorder.stream.vellum_api import get_execution_status, submit_actuals
 
 
@@ -61,18 +62,21 @@ class Recorder:
     ) -> RecordingResult:
         """Record a saved response body (NDJSON file or cassette; `-` for stdin)."""
         source, chunks = open_body(path, on_bytes)
-        first = next(chunks, b"")
-        if is_cassette(first):
+        head, rest = read_head(chunks)
+        if is_cassette(head):
             # A cassette (`recorder export`) is recorded as the exchange it holds: its request
             # (unless one is given), arrival times, HTTP status and outcome.
             from recorder.replay.ingest import ingest_cassette
 
             try:
-                cassette = Cassette.loads(first + b"".join(chunks))
+                cassette = Cassette.loads(head + b"".join(rest))
             except CassetteError as exc:
                 raise IngestError(f"{path}: {exc}") from exc
             return ingest_cassette(self.store, cassette, request=request, source=source)
-        return ingest_chunks(self.store, itertools.chain((first,), chunks), source=source, request=request)
+        body = itertools.chain((head,), rest)
+        if path == STDIN:
+            return ingest_arriving_chunks(self.store, body, source=source, request=request)
+        return ingest_chunks(self.store, body, source=source, request=request)
 
     def ingest_lines(self, lines: Iterable[bytes | str], *, request: dict[str, Any] | None = None, source: str = "api") -> RecordingResult:
         """Record any iterable of raw lines (without their newlines) as one stream."""
@@ -232,9 +236,9 @@ class Recorder:
             error = {"code": execution.error_code, "message": execution.error_message}
         return {
             **execution_to_dict(execution),
-            "request": describing.request if describing is not None else None,
-            "inputs": execution.inputs,
-            "outputs": execution.outputs,
+            "request": json_ready(describing.request) if describing is not None else None,
+            "inputs": json_ready(execution.inputs),
+            "outputs": json_ready(execution.outputs),
             "error": error,
             "recordings": [recording_to_dict(recording) for recording in recordings],
             "rejects": [reject_to_dict(reject) for reject in rejects],

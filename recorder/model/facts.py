@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from recorder.model.events import ParsedEvent
+from recorder.model.events import MAX_EXTERNAL_ID_LENGTH, ParsedEvent, indexable_id, indexable_json, indexable_text
 from recorder.model.vocabulary import INCOMPLETE, TERMINAL_STATES
 
 
@@ -36,10 +36,11 @@ class ExecutionFacts:
 
     def observe(self, event: ParsedEvent) -> None:
         body = event.body
-        if self.run_id is None and isinstance(body.get("run_id"), str):
-            self.run_id = body["run_id"]
-        if self.external_id is None and isinstance(body.get("external_id"), str):
-            self.external_id = body["external_id"]
+        # Only what every engine can index is copied (the parser flagged the rest; `raw` keeps it).
+        if self.run_id is None:
+            self.run_id = indexable_id(body.get("run_id"))
+        if self.external_id is None:
+            self.external_id = indexable_id(body.get("external_id"), MAX_EXTERNAL_ID_LENGTH)
         if event.ts_us is not None and (self.earliest_ts_us is None or event.ts_us < self.earliest_ts_us):
             self.earliest_ts_us = event.ts_us
         if event.type != "WORKFLOW":
@@ -55,10 +56,6 @@ class ExecutionFacts:
         self.ended_at_us = event.ts_us
         error = data.get("error")
         if isinstance(error, dict):
-            self.error_code = _text(error.get("code"))
-            self.error_message = _text(error.get("message"))
-        self.outputs = data.get("outputs")
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
+            self.error_code = indexable_text(error.get("code"))
+            self.error_message = indexable_text(error.get("message"))
+        self.outputs = indexable_json(data.get("outputs"))

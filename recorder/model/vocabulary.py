@@ -61,3 +61,6 @@ class Flag:
     BAD_TS = "bad_ts"
     NAIVE_TS = "naive_ts"
     SCHEMA_DRIFT = "schema_drift"
+    # A value the store cannot index as it is (NUL, a lone surrogate, NaN, an id too long, ...):
+    # its column is NULL and the verbatim line keeps it.
+    UNINDEXABLE = "unindexable"

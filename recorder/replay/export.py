@@ -2,9 +2,10 @@
 
 The body is rebuilt from what the store keeps of the recording that carried it: every event
 (`events.raw`, authoritative), every reject (`rejects.raw_bytes` when set, else `raw`), the
-whitespace-only lines (`recordings.blank_lines`), empty lines (positions nothing else holds) and
-whether the body ended in `\\n` (`recordings.ends_with_newline`). When the recording has a body
-SHA-256, the rebuilt body must hash to it, or the export fails rather than hand out other bytes.
+whitespace-only lines (`recordings.blank_lines`), the lines another recording stored first
+(`recordings.stored_elsewhere`), empty lines (positions nothing else holds) and whether the body
+ended in `\\n` (`recordings.ends_with_newline`). When the recording has a body SHA-256, the
+rebuilt body must hash to it, or the export fails rather than hand out other bytes.
 
 Arrival offsets come from `received_at_us` relative to the recording's start (when the request
 was sent, for a live recording). Lines that carry no arrival time (blank lines, and events first
@@ -16,10 +17,11 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import Text, cast, select
 from sqlalchemy.orm import Session
 
 from recorder.model.cassette import NDJSON, STREAM_PATH, Cassette, Fault, Line, Request, Response
@@ -51,7 +53,7 @@ def export_cassette(store: Store, execution_id: str, *, redact_keys: Sequence[st
     if execution is None:
         raise ExportError(f"no recorded execution has the id {execution_id!r}")
     recordings = store.recordings_of(execution_id)
-    carrying = _recordings_with_lines(recordings)
+    carrying = _recordings_with_lines([*recordings, *_recordings_referring_to(store, execution_id, recordings)])
     if not carrying:
         raise ExportError(f"execution {execution_id} has no recorded stream to export")
     recording = carrying[0]
@@ -87,13 +89,48 @@ def fault_of_ending(outcome: str, error: str | None, line_count: int) -> Fault |
 
 
 def rebuild_lines(store: Store, recording: Recording, execution_id: str) -> tuple[tuple[Line, ...], bool]:
-    """The recording's lines in stream order with their arrival offsets, verified against its hash.
+    """The recording's lines in stream order with their arrival offsets, verified against its hash."""
+    if recording.stored_elsewhere is None and recording.duplicate_count:
+        return _rebuild_by_guessing(store, recording, execution_id)
+    own, _ = _rows_of(store, recording, execution_id)
+    own.update(_rows_stored_elsewhere(store, recording))
+    lines = _timed([own.get(p) or _Row(p, b"", None) for p in range(recording.line_count)], recording.started_at_us)
+    ends_with_newline = bool(recording.ends_with_newline)
+    body = Response(lines=lines, ends_with_newline=ends_with_newline).body()
+    if recording.body_sha256 is not None and hashlib.sha256(body).hexdigest() != recording.body_sha256:
+        raise ExportError(
+            f"recording {recording.id} of execution {execution_id} cannot be rebuilt byte for byte "
+            "(its stored lines do not have the recorded SHA-256)"
+        )
+    return lines, ends_with_newline
 
-    Empty lines are not stored, and neither is an event line another recording of the execution
-    stored first (the recording counts those as duplicates): a position nothing of this recording
-    holds is one or the other. Exactly `duplicate_count` of the gaps where such an event exists
-    are that event; the choice whose body has the recorded hash is the body.
-    """
+
+def _rows_stored_elsewhere(store: Store, recording: Recording) -> dict[int, _Row]:
+    """The lines of the recording that another recording stored (`recordings.stored_elsewhere`)."""
+    elsewhere = recording.stored_elsewhere or {}
+    rows: dict[int, _Row] = {}
+    with Session(store.engine) as session:
+        for start, count, execution_id, seq in elsewhere.get("events", ()):
+            stored = session.execute(
+                select(Event.seq, Event.raw).where(Event.execution_id == execution_id, Event.seq >= seq, Event.seq < seq + count)
+            ).all()
+            for stored_seq, raw in stored:
+                position = start + stored_seq - seq
+                rows[position] = _Row(position, raw.encode("utf-8"), None)
+        reject_positions = {reject_id: position for position, reject_id in elsewhere.get("rejects", ())}
+        if reject_positions:
+            rejects = session.execute(select(Reject.id, Reject.raw, Reject.raw_bytes).where(Reject.id.in_(list(reject_positions))))
+            for reject_id, raw, raw_bytes in rejects:
+                position = reject_positions[reject_id]
+                rows[position] = _Row(position, raw_bytes if raw_bytes is not None else raw.encode("utf-8"), None)
+    return rows
+
+
+def _rebuild_by_guessing(store: Store, recording: Recording, execution_id: str) -> tuple[tuple[Line, ...], bool]:
+    """Recordings made before `stored_elsewhere` existed do not say which of their lines another
+    recording stored: a position nothing of this recording holds is an empty line or such an
+    event. Exactly `duplicate_count` of the gaps where such an event exists are that event; the
+    choice whose body has the recorded hash is the body."""
     own, others = _rows_of(store, recording, execution_id)
     candidates = sorted(position for position in others if position not in own)
     duplicates = min(recording.duplicate_count or 0, len(candidates))
@@ -125,6 +162,19 @@ def _timed(rows: list[_Row], started_at_us: int) -> tuple[Line, ...]:
             offset = max(offset, row.received_at_us - started_at_us)
         lines.append(Line(offset, row.data))
     return tuple(lines)
+
+
+def _recordings_referring_to(store: Store, execution_id: str, known: Sequence[Recording]) -> list[Recording]:
+    """Recordings whose body holds events of the execution that another recording stored (a body
+    ingested again after a kill -9 stored none of them itself)."""
+    pattern = json.dumps(execution_id).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    query = select(Recording).where(
+        Recording.stored_elsewhere.is_not(None),
+        cast(Recording.stored_elsewhere, Text).like(f"%{pattern}%", escape="\\"),
+        Recording.id.not_in([recording.id for recording in known]),
+    )
+    with Session(store.engine, expire_on_commit=False) as session:
+        return list(session.scalars(query))
 
 
 def _recordings_with_lines(recordings: Sequence[Recording]) -> list[Recording]:

@@ -60,7 +60,7 @@ def find_execution_ids(engine: Engine, prefix: str, limit: int = 5) -> list[str]
 def events_of(engine: Engine, execution_id: str) -> Sequence[Event]:
     """The execution's events in stream order."""
     with Session(engine, expire_on_commit=False) as session:
-        return session.scalars(select(Event).where(Event.execution_id == execution_id).order_by(Event.position)).all()
+        return session.scalars(select(Event).where(Event.execution_id == execution_id).order_by(Event.seq)).all()
 
 
 def get_recording(engine: Engine, recording_id: int) -> Recording | None:

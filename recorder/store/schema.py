@@ -14,6 +14,8 @@ from sqlalchemy import UniqueConstraint
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from recorder.model.events import MAX_ID_LENGTH
+
 # Stable constraint names, so migrations can address them identically on both engines.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -25,11 +27,11 @@ NAMING_CONVENTION = {
 
 # The Alembic head these models correspond to (a test checks it): lets the recorder verify a
 # database's schema version without loading Alembic on every start.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 # None is SQL NULL (not the JSON literal null), so "absent" reads the same on both engines.
 JsonDocument = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
-Id = String(128)
+Id = String(MAX_ID_LENGTH)
 
 
 class Base(DeclarativeBase):
@@ -61,8 +63,12 @@ class Recording(Base):
     # Updated at every commit and every few seconds while a live stream is idle: an in_progress
     # recording whose heartbeat stopped belongs to a recorder that died.
     heartbeat_at_us: Mapped[int | None] = mapped_column(BigInteger)
-    # Set once the body is complete; the same body ingested again is recognised by it.
+    # Set once a non-empty body is complete; the same body ingested again is recognised by it.
     body_sha256: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The lines of this body that were already stored (by another recording, or by a concurrent
+    # one): {"events": [[position, count, execution_id, seq], ...], "rejects": [[position,
+    # reject_id], ...]}; an events run covers `count` consecutive lines and seqs. NULL: none.
+    stored_elsewhere: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Execution(Base):
@@ -102,10 +108,14 @@ class Event(Base):
 
     __tablename__ = "events"
 
-    # The natural key: a line's place in its execution's stream. Ingesting a stream again
-    # collides here and adds nothing.
+    # The natural key: which event of its execution this is (0, 1, 2, ... in stream order,
+    # counting event lines only). A body ingested again, however framed (more or fewer blank or
+    # junk lines, a longer or shorter copy), has the same events at the same seqs: the same line
+    # there is a duplicate and adds nothing; a different line is a conflict, kept as a reject.
     execution_id: Mapped[str] = mapped_column(Id, primary_key=True)
-    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Where the line was received: its index in the body of the recording that stored it.
+    position: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
     recording_id: Mapped[int] = mapped_column(Integer)
     type: Mapped[str] = mapped_column(Text)
     state: Mapped[str | None] = mapped_column(Text)
@@ -134,6 +144,10 @@ class Reject(Base):
     # The exact bytes when `raw` could not hold them (invalid UTF-8, NUL); authoritative then.
     raw_bytes: Mapped[bytes | None] = mapped_column(LargeBinary)
     received_at_us: Mapped[int] = mapped_column(BigInteger)
+    # The line's identity, so the same line recorded again (a body re-ingested after kill -9) is
+    # stored once: the SHA-256 of the body up to and including it, or, for an event line that
+    # conflicts with a stored event, of its execution, seq and text.
+    line_key: Mapped[str | None] = mapped_column(String(64), unique=True)
 
     __table_args__ = (UniqueConstraint("recording_id", "position"),)
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from recorder.model.events import ParsedEvent, RejectedLine, parse_line
@@ -21,9 +21,9 @@ from recorder.model.facts import ExecutionFacts
 from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
 from recorder.model.timestamps import now_us
-from recorder.store.bulk import insert_events, insert_ignore
+from recorder.store.bulk import EXECUTION_ID, POSITION, RAW, RECEIVED_AT_US, SEQ, insert_events, insert_ignore
 from recorder.store.executions import sync_executions
-from recorder.store.schema import Execution, Recording, Reject
+from recorder.store.schema import Event, Execution, Recording, Reject
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -90,6 +90,10 @@ class RecordingWriter:
         self._touched: dict[str, ExecutionFacts] = {}
         self._facts: dict[str, ExecutionFacts] = {}
         self._blank_lines: list[list[Any]] = []
+        self._next_seq: dict[str, int] = {}
+        # Lines of this body stored under another recording (see `recordings.stored_elsewhere`).
+        self._elsewhere_events: list[list[Any]] = []
+        self._elsewhere_rejects: list[list[int]] = []
         self._oldest_pending: float | None = None
         self._lines = self._events = self._duplicates = self._rejects = 0
         self._ends_with_newline = True
@@ -138,10 +142,14 @@ class RecordingWriter:
                     "raw": parsed.raw,
                     "raw_bytes": parsed.raw_bytes,
                     "received_at_us": received_at_us,
+                    # The body up to and including this line: the same line of the same body.
+                    "line_key": self._sha.copy().hexdigest(),
                 }
             )
         else:
-            self._event_rows.append(_event_row(parsed, self.recording_id, received_at_us))
+            seq = self._next_seq.get(parsed.execution_id, 0)
+            self._next_seq[parsed.execution_id] = seq + 1
+            self._event_rows.append(_event_row(parsed, self.recording_id, received_at_us, seq))
             facts = self._facts.get(parsed.execution_id)
             if facts is None:
                 facts = self._facts[parsed.execution_id] = ExecutionFacts(parsed.execution_id)
@@ -177,20 +185,58 @@ class RecordingWriter:
         """Commit everything received so far, in one transaction."""
         with self._engine.begin() as connection:
             inserted = insert_events(connection, self._event_rows)
-            self._events += inserted.total()
-            self._duplicates += len(self._event_rows) - inserted.total()
-            self._rejects += insert_ignore(connection, Reject.__table__, self._reject_rows)
+            self._events += inserted.new.total()
+            self._duplicates += len(inserted.duplicates)
+            self._note_events_elsewhere(inserted.duplicates)
+            self._store_rejects(connection, self._reject_rows + [self._conflict_reject(row) for row in inserted.conflicts])
             if self._touched:
                 sync_executions(
-                    connection, list(self._touched.values()), new_events=inserted, recording_id=self.recording_id, request=self._request
+                    connection, list(self._touched.values()), new_events=inserted.new, recording_id=self.recording_id, request=self._request
                 )
             connection.execute(update(Recording).where(Recording.id == self.recording_id).values(**self._progress()))
         if self._on_commit is not None:
-            self._on_commit([row[6] for row in self._event_rows] + [row["received_at_us"] for row in self._reject_rows])
+            self._on_commit([row[RECEIVED_AT_US] for row in self._event_rows] + [row["received_at_us"] for row in self._reject_rows])
         self._event_rows.clear()
         self._reject_rows.clear()
         self._touched.clear()
         self._oldest_pending = None
+
+    def _store_rejects(self, connection: Any, rows: list[dict[str, Any]]) -> None:
+        """Insert rejected lines; one already stored (the same body recorded before) is referred to."""
+        self._rejects += len(rows)
+        if not rows or insert_ignore(connection, Reject.__table__, rows) == len(rows):
+            return
+        by_key = {row["line_key"]: row["position"] for row in rows}
+        stored = connection.execute(
+            select(Reject.id, Reject.recording_id, Reject.position, Reject.line_key).where(Reject.line_key.in_(list(by_key)))
+        )
+        for reject_id, recording_id, position, line_key in stored:
+            if (recording_id, position) != (self.recording_id, by_key[line_key]):
+                self._elsewhere_rejects.append([by_key[line_key], reject_id])
+
+    def _conflict_reject(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        """An event line whose place in its execution holds a different stored line: kept verbatim."""
+        execution_id, seq, raw = row[EXECUTION_ID], row[SEQ], row[RAW]
+        return {
+            "recording_id": self.recording_id,
+            "position": row[POSITION],
+            "reason": f"execution {execution_id} already has a different event #{seq} stored; this line is kept here verbatim",
+            "raw": raw,
+            "raw_bytes": None,
+            "received_at_us": row[RECEIVED_AT_US],
+            "line_key": hashlib.sha256(f"{execution_id}\0{seq}\0{raw}".encode()).hexdigest(),
+        }
+
+    def _note_events_elsewhere(self, duplicates: list[tuple[int, str, int]]) -> None:
+        """Remember where duplicate lines are stored, as runs of consecutive lines and seqs."""
+        runs = self._elsewhere_events
+        for position, execution_id, seq in sorted(duplicates):
+            if runs:
+                start, count, run_execution, run_seq = runs[-1]
+                if run_execution == execution_id and position == start + count and seq == run_seq + count:
+                    runs[-1][1] += 1
+                    continue
+            runs.append([position, 1, execution_id, seq])
 
     def finish(self, outcome: str = Outcome.COMPLETE, *, http_status: int | None = None, error: str | None = None) -> RecordingResult:
         """Commit the rest and say how the stream ended."""
@@ -214,15 +260,21 @@ class RecordingWriter:
             rejects=self._rejects,
             execution_ids=list(self._facts),
         )
+        if self._has_body(outcome):
+            values["body_sha256"] = self._sha.hexdigest()
         try:
             with self._engine.begin() as connection:
-                connection.execute(
-                    update(Recording).where(Recording.id == self.recording_id).values(body_sha256=self._sha.hexdigest(), **values)
-                )
+                connection.execute(update(Recording).where(Recording.id == self.recording_id).values(**values))
         except IntegrityError:
             result.already_recorded_as = self._fold_into_earlier_recording()
             result.rejects = 0
         return result
+
+    def _has_body(self, outcome: str) -> bool:
+        """Whether the recording received a body that identifies it. Identical bodies are one
+        recording; HTTP and connection errors (whose body, if any, is in `error`) and empty
+        bodies are each their own exchange, with their own status, error and request."""
+        return self._lines > 0 and outcome not in (Outcome.HTTP_ERROR, Outcome.CONNECTION_ERROR)
 
     def _progress(self) -> dict[str, Any]:
         return {
@@ -231,9 +283,15 @@ class RecordingWriter:
             "duplicate_count": self._duplicates,
             "reject_count": self._rejects,
             "blank_lines": self._blank_lines or None,
+            "stored_elsewhere": self._stored_elsewhere(),
             "ends_with_newline": self._ends_with_newline,
             "heartbeat_at_us": now_us(),
         }
+
+    def _stored_elsewhere(self) -> dict[str, Any] | None:
+        if not self._elsewhere_events and not self._elsewhere_rejects:
+            return None
+        return {"events": self._elsewhere_events, "rejects": self._elsewhere_rejects}
 
     def heartbeat(self) -> None:
         """Say the recorder is alive while a stream is quiet (see `recordings.heartbeat_at_us`)."""
@@ -242,26 +300,39 @@ class RecordingWriter:
 
     def _fold_into_earlier_recording(self) -> int:
         """The same body was recorded before: keep that recording, give it this request if it had
-        none, and remove this one (its events were all duplicates; its rejects repeat the earlier)."""
+        none, hand it what this one stored (a concurrent ingest of the same body may have stored
+        some of the lines first), and remove this one."""
+        moved_events = select(func.count()).select_from(Event).where(Event.recording_id == self.recording_id).scalar_subquery()
         with self._engine.begin() as connection:
             earlier = connection.execute(
                 select(Recording.id, Recording.request).where(Recording.body_sha256 == self._sha.hexdigest())
             ).one()
+            changes: dict[str, Any] = {
+                "event_count": Recording.event_count + moved_events,
+                "duplicate_count": Recording.duplicate_count - moved_events,
+            }
             if earlier.request is None and self._request is not None:
-                connection.execute(update(Recording).where(Recording.id == earlier.id).values(request=self._request.body))
+                changes["request"] = self._request.body
+            connection.execute(update(Recording).where(Recording.id == earlier.id).values(**changes))
+            connection.execute(update(Event).where(Event.recording_id == self.recording_id).values(recording_id=earlier.id))
+            held_by_earlier = select(Reject.position).where(Reject.recording_id == earlier.id).scalar_subquery()
+            connection.execute(
+                Reject.__table__.delete().where(Reject.recording_id == self.recording_id, Reject.position.in_(held_by_earlier))
+            )
+            connection.execute(update(Reject).where(Reject.recording_id == self.recording_id).values(recording_id=earlier.id))
             connection.execute(
                 update(Execution).where(Execution.recording_id == self.recording_id).values(recording_id=earlier.id)
             )
-            connection.execute(Reject.__table__.delete().where(Reject.recording_id == self.recording_id))
             connection.execute(Recording.__table__.delete().where(Recording.id == self.recording_id))
         return earlier.id
 
 
-def _event_row(event: ParsedEvent, recording_id: int, received_at_us: int) -> tuple[Any, ...]:
+def _event_row(event: ParsedEvent, recording_id: int, received_at_us: int, seq: int) -> tuple[Any, ...]:
     # Order must match recorder.store.bulk.EVENT_COLUMNS (the table's column order).
     return (
         event.execution_id,
         event.position,
+        seq,
         recording_id,
         event.type,
         event.state,

@@ -1,24 +1,31 @@
 """Ingesting recorded response bodies: NDJSON files, stdin, or any iterable of byte chunks.
 
-Bodies are read in chunks and written in large batches, so memory stays bounded by the batch size
-whatever the file size.
+Files are read in chunks and written in large batches, so memory stays bounded by the batch size
+whatever the file size. Stdin may be a stream still arriving (`curl -sN ... | recorder ingest -`):
+it is read as bytes come and recorded like a live stream, committed within the live flush window
+even while the pipe is quiet.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from recorder.model.cassette import FORMAT
 from recorder.model.events import load_json
 from recorder.model.lines import LineSplitter
 from recorder.model.request import RecordedRequest
 from recorder.model.timestamps import now_us
-from recorder.store import FlushPolicy, RecordingResult, Store
+from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
 
 CHUNK_SIZE = 1 << 20
 STDIN = "-"
+# How every cassette begins once whitespace is dropped (see recorder.model.cassette.is_cassette).
+_CASSETTE_HEAD = b'{"format":"' + FORMAT.encode() + b'"'
+_WHITESPACE = re.compile(rb"\s+")
 
 
 class IngestError(ValueError):
@@ -46,6 +53,43 @@ def ingest_chunks(
     return writer.finish()
 
 
+def ingest_arriving_chunks(
+    store: Store,
+    chunks: Iterable[bytes],
+    *,
+    source: str,
+    request: dict[str, Any] | RecordedRequest | None = None,
+) -> RecordingResult:
+    """Record a body that is still arriving (a pipe): each line is committed within the live
+    flush window (50 lines or 100 ms), also while no more bytes come, as `recorder record` does."""
+    from recorder.stream.sink import StreamSink
+
+    sink = StreamSink(store, source=source, request=request, policy=FlushPolicy())
+    try:
+        for chunk in chunks:
+            sink.feed(chunk, now_us())
+    except (KeyboardInterrupt, SystemExit) as exc:
+        signal_name = "SIGINT (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else "SIGTERM"
+        sink.close(Outcome.INTERRUPTED, error=f"interrupted by {signal_name}; everything received was kept")
+        raise
+    return sink.close(Outcome.COMPLETE)
+
+
+def read_head(chunks: Iterator[bytes]) -> tuple[bytes, Iterator[bytes]]:
+    """The first bytes of a body, enough to tell a cassette from NDJSON, and the chunks after them.
+
+    From a pipe the first read may return a few bytes only: more are read while they could still
+    begin a cassette, and no longer (a live stream's first line is not held back).
+    """
+    head = b""
+    for chunk in chunks:
+        head += chunk
+        squeezed = _WHITESPACE.sub(b"", head.removeprefix(b"\xef\xbb\xbf"))
+        if len(squeezed) >= len(_CASSETTE_HEAD) or not _CASSETTE_HEAD.startswith(squeezed):
+            break
+    return head, chunks
+
+
 def ingest_path(
     store: Store,
     path: str,
@@ -58,6 +102,8 @@ def ingest_path(
     (`Recorder.ingest` also recognises cassettes; this reads bodies only.)
     """
     source, chunks = open_body(path, on_bytes)
+    if path == STDIN:
+        return ingest_arriving_chunks(store, chunks, source=source, request=request)
     return ingest_chunks(store, chunks, source=source, request=request)
 
 
@@ -90,7 +136,8 @@ def read_request_file(path: str) -> dict[str, Any]:
 
 
 def _read_chunks(handle: BinaryIO, on_bytes: Callable[[int], None] | None) -> Iterator[bytes]:
-    while chunk := handle.read(CHUNK_SIZE):
+    # read1: what is there now (at most CHUNK_SIZE), not CHUNK_SIZE bytes however long they take.
+    while chunk := handle.read1(CHUNK_SIZE):
         if on_bytes is not None:
             on_bytes(len(chunk))
         yield chunk
