@@ -263,6 +263,11 @@ def ensure_schema(engine: Engine, *, create: bool = True, allow_other_tables: bo
         if contents.revision is None:
             if contents.recorder_tables:
                 raise _unversioned(url, contents)
+            if contents.other_tables:
+                raise NoStore(
+                    f"no recorder store at {url}, only other tables ({_names(contents.other_tables)}): "
+                    "`recorder init --allow-other-tables` adds the recorder's beside them"
+                )
             raise NoStore(f"no recorder store at {url}: `recorder init` creates one")
         if contents.revision != SCHEMA_REVISION:
             if contents.revision in known_revisions():
