@@ -94,3 +94,13 @@ def test_the_base_url_comes_from_the_environment(store_url: str, monkeypatch: py
     result = CliRunner().invoke(cli, ["--db", store_url, "record", "--deployment", "d"])
     assert result.exit_code == 4
     assert "http://127.0.0.1:1/v1/execute-workflow-stream" in result.output
+
+
+def test_every_command_a_module_defines_is_in_the_map() -> None:
+    """A command added to a module's COMMANDS but not to the lazy map would silently vanish."""
+    import importlib
+
+    for module_name in sorted({entry.target.partition(":")[0] for entry in COMMANDS.values()}):
+        module = importlib.import_module(module_name)
+        for command in module.COMMANDS:
+            assert COMMANDS[command.name].target == f"{module_name}:{command.callback.__name__}"
