@@ -46,6 +46,17 @@ def test_a_url_that_is_not_sqlite_or_postgresql(url: str) -> None:
     assert "sqlite:///path.db or postgresql://" in line
 
 
+@pytest.mark.parametrize("url", ["postgresql+psycopg2://user@127.0.0.1/db", "postgresql+nodriver://user@127.0.0.1/db", "sqlite+foo:///x.db"])
+def test_a_driver_that_is_not_there(url: str) -> None:
+    line = one_line_error(run("--db", url, "executions"))
+    assert "cannot open" in line and "postgresql:// (psycopg 3)" in line
+
+
+def test_the_postgres_scheme_means_postgresql(postgres_server) -> None:
+    url = postgres_server.url.set(drivername="postgres", database="recorder_no_such_database").render_as_string(hide_password=False)
+    assert 'database "recorder_no_such_database" does not exist' in one_line_error(run("--db", url, "executions"))
+
+
 def test_a_folder(tmp_path: Path) -> None:
     assert "is a folder" in one_line_error(run("--db", f"sqlite:///{tmp_path}", "executions"))
 

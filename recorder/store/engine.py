@@ -71,7 +71,7 @@ def resolve_url(url: str | None) -> str:
         parsed = make_url(url)
     except ArgumentError:
         raise StoreUnavailable(f"{url!r} is not a database URL: use sqlite:///path.db or postgresql://user@host/db") from None
-    backend = parsed.get_backend_name()
+    backend, _, driver = parsed.drivername.partition("+")
     if backend == "postgres":
         backend = "postgresql"
     if backend not in DIALECTS:
@@ -79,8 +79,8 @@ def resolve_url(url: str | None) -> str:
             f"{display_url(parsed)}: the recorder stores into SQLite or PostgreSQL, not {backend!r}: "
             "use sqlite:///path.db or postgresql://user@host/db"
         )
-    if backend == "postgresql" and parsed.get_driver_name() in ("postgresql", "postgres", "psycopg"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
+    if backend == "postgresql":
+        parsed = parsed.set(drivername=f"postgresql+{driver or 'psycopg'}")
     return parsed.render_as_string(hide_password=False)
 
 
@@ -99,7 +99,7 @@ def create_store_engine(url: str) -> Engine:
     would say only "unable to open database file".
     """
     parsed = make_url(url)
-    if parsed.get_backend_name() == "postgresql":
+    if parsed.drivername == "postgresql+psycopg":
         require("psycopg", "a PostgreSQL store")
     path = sqlite_path(parsed)
     if path is not None:
@@ -107,7 +107,13 @@ def create_store_engine(url: str) -> Engine:
             raise StoreUnavailable(f"cannot open {display_url(parsed)}: {path} is a folder, not a database file")
         if not path.parent.is_dir():
             raise StoreUnavailable(f"cannot open {display_url(parsed)}: the folder {path.parent} does not exist")
-    engine = create_engine(parsed)
+    try:
+        engine = create_engine(parsed)
+    except (ArgumentError, ModuleNotFoundError) as exc:
+        # A driver named in the URL (postgresql+psycopg2://, sqlite+foo://) that is not there.
+        raise StoreUnavailable(
+            f"cannot open {display_url(parsed)}: {exc}; the recorder's own drivers are sqlite:/// and postgresql:// (psycopg 3)"
+        ) from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _configure_sqlite)
     return engine
