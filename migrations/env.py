@@ -1,5 +1,9 @@
 """Alembic environment: runs migrations on the connection the recorder hands over, or on the URL
-from RECORDER_DATABASE_URL / alembic.ini when alembic is run from the command line."""
+from RECORDER_DATABASE_URL / alembic.ini when alembic is run from the command line.
+
+The recorder builds its Config in code (recorder.store.engine.alembic_config: no alembic.ini, no
+logging set-up) and runs this file from `recorder/migrations/` in an installed package, or from the
+checkout's `migrations/`; it needs nothing beside the connection and the package itself."""
 
 from __future__ import annotations
 

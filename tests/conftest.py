@@ -83,7 +83,9 @@ def backend(request: pytest.FixtureRequest) -> str:
 def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty, migrated store on the backend under test."""
     if backend == "sqlite":
-        return f"sqlite:///{tmp_path / 'recorder.db'}"
+        url = f"sqlite:///{tmp_path / 'recorder.db'}"
+        Store(url).close()
+        return url
     url = request.getfixturevalue("postgres_store_url")
     engine = create_engine(url)
     with engine.begin() as connection:

@@ -2,4 +2,4 @@
 
 from recorder.cli.main import cli
 
-cli()
+cli(prog_name="recorder")

@@ -20,8 +20,6 @@ from recorder.cli.record_commands import run_recording
 from recorder.demo.server import LoopbackVellum, Scenario
 from recorder.demo.workload import build_workload
 from recorder.extras import install_hint
-from recorder.store import FlushPolicy
-from recorder.stream.http import Timeouts
 
 pass_context = click.make_pass_decorator(CliContext)
 
@@ -40,6 +38,9 @@ DEMO_CONCURRENCY = 4
 def demo(context: CliContext, count: int, seed: int, speed: float, report_path: str, as_json: bool) -> None:
     """Record a synthetic workload live: several deployments and release tags, parallel branches,
     streaming prompts, subworkflows and maps, failures, previous_execution_id chains, metadata."""
+    from recorder.store import FlushPolicy
+    from recorder.stream.http import Timeouts
+
     recorder = context.recorder
     workload = build_workload(executions=count, seed=seed)
     before = {row["execution_id"] for row in recorder.list_executions()} if not as_json else set()

@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.table import Table
@@ -15,8 +15,10 @@ from recorder.cli.live_view import LiveView
 from recorder.cli.main import CliContext
 from recorder.cli.output import print_json, short, stderr, stdout, styled_status
 from recorder.model.request import build_request_body, infer_inputs
-from recorder.store import Execution, FlushPolicy, Outcome
-from recorder.stream.http import BASE_URL_ENV, DEFAULT_BASE_URL, LiveResult, Timeouts
+
+if TYPE_CHECKING:
+    from recorder.store import Execution, FlushPolicy
+    from recorder.stream.http import LiveResult, Timeouts
 
 pass_context = click.make_pass_decorator(CliContext)
 
@@ -24,8 +26,10 @@ pass_context = click.make_pass_decorator(CliContext)
 EXIT_FULFILLED, EXIT_REJECTED, EXIT_HTTP_ERROR, EXIT_CONNECTION_ERROR, EXIT_CUT = 0, 1, 3, 4, 5
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
+# The environment variable and the default are applied by recorder.stream.http (base_url_from_env),
+# which imports httpx: named here in the help only, so `--help` does not import it.
 base_url_option = click.option(
-    "--base-url", envvar=BASE_URL_ENV, metavar="URL", help=f"Vellum predict API. Env: {BASE_URL_ENV}. Default: {DEFAULT_BASE_URL}."
+    "--base-url", metavar="URL", help="Vellum predict API. Env: VELLUM_PREDICT_URL. Default: https://predict.vellum.ai."
 )
 
 
@@ -103,6 +107,9 @@ def record(context: CliContext, deployment, deployment_id, release_tag, input_pa
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
+    from recorder.store import FlushPolicy
+    from recorder.stream.http import Timeouts
+
     code = run_recording(context, body, base_url=base_url, timeouts=Timeouts(connect_timeout, read_timeout),
                          policy=FlushPolicy(flush_events, flush_ms / 1000), quiet=quiet, passthrough=as_json)
     sys.exit(code)
@@ -153,6 +160,8 @@ def _report(result: LiveResult, execution: Execution | None) -> None:
 
 
 def _exit_code(outcome: str, status: str | None) -> int:
+    from recorder.store import Outcome
+
     if outcome == Outcome.HTTP_ERROR:
         return EXIT_HTTP_ERROR
     if outcome == Outcome.CONNECTION_ERROR:

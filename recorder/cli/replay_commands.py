@@ -13,12 +13,10 @@ from rich.markup import escape
 from recorder.cli.main import CliContext
 from recorder.cli.output import stderr
 from recorder.model.cassette import Cassette, CassetteError, Fault
-from recorder.replay.export import ExportError
 from recorder.replay.library import FolderLibrary, Library
 from recorder.replay.matching import DEFAULT_FIELDS, KNOWN_FIELDS, LOOSE, STRICT, MatchRule
 from recorder.replay.redaction import redact
 from recorder.replay.server import LOOPBACK, ReplayServer, Served
-from recorder.replay.store_library import StoreLibrary
 from recorder.replay.timing import INSTANT, RECORDED, Timing
 
 pass_context = click.make_pass_decorator(CliContext)
@@ -44,6 +42,8 @@ def export(context: CliContext, execution_id: str, output: str | None, body: boo
 
     `--body` writes the response body exactly as received (with --redact: minus the redacted values).
     """
+    from recorder.replay.export import ExportError
+
     try:
         cassette = context.recorder.export(execution_id)
     except ExportError as exc:
@@ -100,6 +100,8 @@ def serve(context: CliContext, cassette_dir: str | None, host: str, port: int, t
 
     Point a client at it: Vellum(api_key="any", environment=VellumEnvironment(predict=URL, default=URL, documents=URL)).
     """
+    from recorder.replay.store_library import StoreLibrary
+
     if timing == INSTANT and speed is not None:
         raise click.UsageError("--speed replays the recorded gaps faster; it cannot go with --timing instant")
     try:

@@ -12,21 +12,22 @@ from rich.table import Table
 from recorder.cli.main import CliContext
 from recorder.cli.options import MOMENT
 from recorder.cli.output import byte_progress, print_json, short, stderr, stdout, styled_status
-from recorder.store import ExecutionFilter, Store
-from recorder.store.engine import head_revision
-from recorder.stream.ingest import STDIN, read_request_file
 
 pass_context = click.make_pass_decorator(CliContext)
 
 
 @click.command()
+@click.option("--allow-other-tables", is_flag=True,
+              help="Add the recorder's tables to a database that already holds another application's tables.")
 @pass_context
-def init(context: CliContext) -> None:
+def init(context: CliContext, allow_other_tables: bool) -> None:
     """Create the schema, or migrate it to this version (alembic upgrade head)."""
+    from recorder.store import Store
+    from recorder.store.engine import head_revision
+
     store = Store(context.url, ensure_schema=False)
     try:
-        before = store.revision()
-        after = store.upgrade()
+        before, after = store.migrate(allow_other_tables=allow_other_tables)
     finally:
         store.close()
     if before == after:
@@ -45,6 +46,8 @@ def ingest(context: CliContext, files: tuple[str, ...], request_file: str | None
 
     Ingesting the same body again adds nothing; malformed lines are kept as rejects.
     """
+    from recorder.stream.ingest import STDIN, read_request_file
+
     request = read_request_file(request_file) if request_file else None
     recorder = context.recorder
     results: list[dict[str, Any]] = []
@@ -93,6 +96,8 @@ def _print_ingest_line(result: dict[str, Any]) -> None:
 @pass_context
 def executions(context: CliContext, deployment, status, since, until, limit: int, as_json: bool) -> None:
     """List recorded executions, newest first."""
+    from recorder.store import ExecutionFilter
+
     rows = context.recorder.list_executions(
         ExecutionFilter(deployment=deployment, status=status, since_us=since, until_us=until, limit=limit or None)
     )

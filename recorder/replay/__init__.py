@@ -8,17 +8,23 @@
 - `recorder.replay.pytest_plugin`: the `vellum_replay` fixtures and record modes.
 """
 
-from recorder.model.cassette import Cassette, CassetteError, Fault, Line, Request, Response, read_cassette, write_cassette
-from recorder.replay.export import ExportError, export_cassette
-from recorder.replay.feed import ReplayedCut, ReplayedHTTPError, areplay_lines, replay_lines
-from recorder.replay.ingest import ingest_cassette, ingest_cassette_file
-from recorder.replay.library import CassetteLibrary, FolderLibrary
-from recorder.replay.matching import LOOSE, STRICT, MatchRule, NoMatch
-from recorder.replay.redaction import Redaction, redact
-from recorder.replay.server import ReplayServer
-from recorder.replay.store_library import StoreLibrary
-from recorder.replay.timing import Timing
-from recorder.replay.transport import AsyncReplayTransport, NotReplayed, ReplayTransport
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from recorder.model.cassette import Cassette, CassetteError, Fault, Line, Request, Response, read_cassette, write_cassette
+    from recorder.replay.export import ExportError, export_cassette
+    from recorder.replay.feed import ReplayedCut, ReplayedHTTPError, areplay_lines, replay_lines
+    from recorder.replay.ingest import ingest_cassette, ingest_cassette_file
+    from recorder.replay.library import CassetteLibrary, FolderLibrary
+    from recorder.replay.matching import LOOSE, STRICT, MatchRule, NoMatch
+    from recorder.replay.redaction import Redaction, redact
+    from recorder.replay.server import ReplayServer
+    from recorder.replay.store_library import StoreLibrary
+    from recorder.replay.timing import Timing
+    from recorder.replay.transport import AsyncReplayTransport, NotReplayed, ReplayTransport
 
 __all__ = [
     "LOOSE",
@@ -52,3 +58,46 @@ __all__ = [
     "replay_lines",
     "write_cassette",
 ]
+
+# Loaded on first use: the CLI's `serve` options need only `matching` and `timing`, and importing
+# the package should not pay for SQLAlchemy (export, the store library) or httpx (transports).
+_LAZY = {
+    "Cassette": "recorder.model.cassette",
+    "CassetteError": "recorder.model.cassette",
+    "Fault": "recorder.model.cassette",
+    "Line": "recorder.model.cassette",
+    "Request": "recorder.model.cassette",
+    "Response": "recorder.model.cassette",
+    "read_cassette": "recorder.model.cassette",
+    "write_cassette": "recorder.model.cassette",
+    "ExportError": "recorder.replay.export",
+    "export_cassette": "recorder.replay.export",
+    "ReplayedCut": "recorder.replay.feed",
+    "ReplayedHTTPError": "recorder.replay.feed",
+    "areplay_lines": "recorder.replay.feed",
+    "replay_lines": "recorder.replay.feed",
+    "ingest_cassette": "recorder.replay.ingest",
+    "ingest_cassette_file": "recorder.replay.ingest",
+    "CassetteLibrary": "recorder.replay.library",
+    "FolderLibrary": "recorder.replay.library",
+    "LOOSE": "recorder.replay.matching",
+    "STRICT": "recorder.replay.matching",
+    "MatchRule": "recorder.replay.matching",
+    "NoMatch": "recorder.replay.matching",
+    "Redaction": "recorder.replay.redaction",
+    "redact": "recorder.replay.redaction",
+    "ReplayServer": "recorder.replay.server",
+    "StoreLibrary": "recorder.replay.store_library",
+    "Timing": "recorder.replay.timing",
+    "AsyncReplayTransport": "recorder.replay.transport",
+    "NotReplayed": "recorder.replay.transport",
+    "ReplayTransport": "recorder.replay.transport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'recorder.replay' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value

@@ -1,25 +1,32 @@
-"""The event store: one SQLAlchemy schema on SQLite (default) or PostgreSQL, owned by Alembic."""
+"""The event store: one SQLAlchemy schema on SQLite (default) or PostgreSQL, owned by Alembic.
+
+The names below load on first use, so `import recorder.store.urls` or `recorder.store.errors` (the
+CLI's `--help` does) costs no SQLAlchemy import.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from recorder.store.errors import ForeignDatabase, NoStore, SchemaOutOfDate, StoreError, StoreUnavailable
+from recorder.store.urls import DEFAULT_URL, URL_ENV
 
-from recorder.model.request import RecordedRequest
-from recorder.store import engine as _engine
-from recorder.store import queries
-from recorder.store.engine import DEFAULT_URL, SchemaOutOfDate, resolve_url
-from recorder.store.queries import ExecutionFilter
-from recorder.store.schema import Event, Execution, Recording, Reject
-from recorder.store.writer import FlushPolicy, Outcome, RecordingResult, RecordingWriter
+if TYPE_CHECKING:
+    from recorder.store.database import Store
+    from recorder.store.queries import ExecutionFilter
+    from recorder.store.schema import Event, Execution, Recording, Reject
+    from recorder.store.writer import FlushPolicy, Outcome, RecordingResult, RecordingWriter
 
 __all__ = [
     "DEFAULT_URL",
+    "URL_ENV",
     "Event",
     "Execution",
     "ExecutionFilter",
     "FlushPolicy",
+    "ForeignDatabase",
+    "NoStore",
     "Outcome",
     "Recording",
     "RecordingResult",
@@ -27,70 +34,27 @@ __all__ = [
     "Reject",
     "SchemaOutOfDate",
     "Store",
+    "StoreError",
+    "StoreUnavailable",
 ]
 
+_LAZY = {
+    "Store": "recorder.store.database",
+    "ExecutionFilter": "recorder.store.queries",
+    "Event": "recorder.store.schema",
+    "Execution": "recorder.store.schema",
+    "Recording": "recorder.store.schema",
+    "Reject": "recorder.store.schema",
+    "FlushPolicy": "recorder.store.writer",
+    "Outcome": "recorder.store.writer",
+    "RecordingResult": "recorder.store.writer",
+    "RecordingWriter": "recorder.store.writer",
+}
 
-class Store:
-    """A recorder database. `Store(url)` opens it, creating the schema in an empty database."""
 
-    def __init__(self, url: str | None = None, *, ensure_schema: bool = True) -> None:
-        self.url = resolve_url(url)
-        self.engine: Engine = _engine.create_store_engine(self.url)
-        if ensure_schema:
-            _engine.ensure_schema(self.engine)
-
-    @property
-    def dialect(self) -> str:
-        return self.engine.dialect.name
-
-    def upgrade(self, revision: str = "head") -> str | None:
-        """Migrate to `revision`; returns the revision the database is at afterwards."""
-        _engine.upgrade(self.engine, revision)
-        return self.revision()
-
-    def revision(self) -> str | None:
-        return _engine.current_revision(self.engine)
-
-    def writer(
-        self,
-        *,
-        source: str,
-        request: dict | RecordedRequest | None = None,
-        policy: FlushPolicy | None = None,
-        on_commit: Callable[[list[int]], None] | None = None,
-    ) -> RecordingWriter:
-        """A writer for one stream; call `add` per line and `finish` at the end."""
-        if isinstance(request, dict):
-            request = RecordedRequest.from_body(request)
-        return RecordingWriter(self.engine, source=source, request=request, policy=policy or FlushPolicy(), on_commit=on_commit)
-
-    def executions(self, where: ExecutionFilter = ExecutionFilter()) -> Sequence[Execution]:
-        return queries.list_executions(self.engine, where)
-
-    def execution(self, execution_id: str) -> Execution | None:
-        return queries.get_execution(self.engine, execution_id)
-
-    def resolve_execution_id(self, id_or_prefix: str) -> str | None:
-        """The full id for an id or a unique prefix of one; None when nothing (or several) match."""
-        if self.execution(id_or_prefix) is not None:
-            return id_or_prefix
-        matches = queries.find_execution_ids(self.engine, id_or_prefix, limit=2)
-        return matches[0] if len(matches) == 1 else None
-
-    def events(self, execution_id: str) -> Sequence[Event]:
-        return queries.events_of(self.engine, execution_id)
-
-    def recordings_of(self, execution_id: str) -> Sequence[Recording]:
-        return queries.recordings_of(self.engine, execution_id)
-
-    def rejects(self, recording_ids: Sequence[int] | None = None, limit: int | None = None) -> Sequence[Reject]:
-        return queries.rejects_of(self.engine, recording_ids, limit)
-
-    def close(self) -> None:
-        self.engine.dispose()
-
-    def __enter__(self) -> Store:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'recorder.store' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
