@@ -124,8 +124,9 @@ def test_a_post_without_a_length_is_answered_411(server: ReplayServer) -> None:
 
 @pytest.mark.parametrize("chunks", [b"zz\r\n{}\r\n0\r\n\r\n", b"2\r\n{}XX0\r\n\r\n", b"-2\r\n{}\r\n0\r\n\r\n", b"0x2\r\n{}\r\n0\r\n\r\n"])
 def test_a_malformed_chunked_body_is_answered_400(server: ReplayServer, chunks: bytes) -> None:
-    status, _, _, rest = exchange(server, stream_request(chunks, "Transfer-Encoding: chunked"))
+    status, _, body, rest = exchange(server, stream_request(chunks, "Transfer-Encoding: chunked"))
     assert (status, rest) == (400, b"")
+    assert "chunk" in json.loads(body)["detail"]
 
 
 def test_a_body_shorter_than_its_length_is_answered_400(server: ReplayServer) -> None:
@@ -166,6 +167,7 @@ def test_connections_pending_while_the_server_is_busy_are_all_answered(cassette:
     server = ReplayServer(CassetteLibrary([cassette]))
     host, port = server._httpd.server_address[:2]
     sockets: list[socket.socket] = []
+    started = False
     try:
         for _ in range(100):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -174,13 +176,17 @@ def test_connections_pending_while_the_server_is_busy_are_all_answered(cassette:
             sock.connect((host, port))
             sock.sendall(b"GET /v1/nothing HTTP/1.1\r\nHost: replay\r\nConnection: close\r\n\r\n")
         server.start()
+        started = True
         for sock in sockets:
             sock.settimeout(TIMEOUT_S)
             assert read_response(sock)[0] == 404
     finally:
         for sock in sockets:
             sock.close()
-        server.stop()
+        if started:
+            server.stop()
+        else:
+            server._httpd.server_close()
 
 
 def test_stop_without_start_returns() -> None:
