@@ -299,6 +299,8 @@ class Recorder:
         regression question): counts, p50/p90/p99 of each, delta and ratio, worst first."""
         return self.analytics.compare(deployment, baseline, candidate, metric=metric)
 
-    def sql(self, query: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
-        """Ad-hoc DuckDB SQL (`?` parameters) over the views executions, events and node_spans."""
-        return self.analytics.sql(query, params)
+    def sql(self, query: str, params: Sequence[Any] | None = None, *, allow_files: bool = False) -> pl.DataFrame:
+        """Ad-hoc DuckDB SQL (`?` parameters) over the views executions, events and node_spans.
+        Without `allow_files` the query cannot touch files or the network (read_text, COPY ... TO,
+        ATTACH) nor install or load extensions."""
+        return self.analytics.sql(query, params, allow_files=allow_files)

@@ -261,16 +261,23 @@ def _print_lineage(result: Lineage) -> None:
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
 @click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="Rows shown in the table (0: all).")
+@click.option("--allow-files", is_flag=True,
+              help="Let the query read and write files, reach the network and load DuckDB extensions (off by default).")
 @pass_context
-def sql(context: CliContext, query: str, as_json: bool, limit: int) -> None:
+def sql(context: CliContext, query: str, as_json: bool, limit: int, allow_files: bool) -> None:
     """Run DuckDB SQL over the views executions, events and node_spans.
 
     Example: recorder sql "SELECT node_type, median(duration_ms) FROM node_spans GROUP BY 1"
+
+    The query cannot touch files, the network or extensions unless --allow-files is given.
     """
     import duckdb
 
     try:
-        frame = context.recorder.sql(query)
+        frame = context.recorder.sql(query, allow_files=allow_files)
+    except duckdb.PermissionException as exc:
+        hint = "" if allow_files else " (recorder sql runs sandboxed: --allow-files lifts it)"
+        raise click.ClickException(str(exc).splitlines()[0] + hint) from exc
     except duckdb.Error as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from exc
     if as_json:
