@@ -200,11 +200,22 @@ class Recorder:
     # -- auditing -------------------------------------------------------------------------------
 
     def resolve(self, execution_id: str) -> str:
-        """The full id of an execution given its id or a unique prefix."""
+        """The full id of an execution given its id or a unique prefix. A prefix shared by several
+        ids is refused naming a few of them, so the user knows to type more, not that nothing is there."""
         resolved = self.store.resolve_execution_id(execution_id)
-        if resolved is None:
-            raise ExecutionNotFound(f"no recorded execution matches {execution_id!r}")
-        return resolved
+        if resolved is not None:
+            return resolved
+        from recorder.store.queries import find_execution_ids
+
+        shown = 5
+        candidates = find_execution_ids(self.store.engine, execution_id, limit=shown + 1)
+        if len(candidates) > 1:
+            count, more = (f"more than {shown}", ", ...") if len(candidates) > shown else (str(len(candidates)), "")
+            raise ExecutionNotFound(
+                f"{execution_id!r} is ambiguous: {count} recorded executions begin with it "
+                f"({', '.join(candidates[:shown])}{more}); type more characters"
+            )
+        raise ExecutionNotFound(f"no recorded execution matches {execution_id!r}")
 
     def list_executions(self, where: ExecutionFilter = ExecutionFilter()) -> list[dict[str, Any]]:
         return [execution_to_dict(execution) for execution in self.store.executions(where)]
