@@ -146,6 +146,13 @@ def test_a_declared_body_over_the_cap_is_answered_413_without_reading_it(server:
     assert "at most" in json.loads(body)["detail"]
 
 
+def test_a_client_expecting_100_continue_hears_the_refusal_instead(server: ReplayServer) -> None:
+    with connect(server) as sock:
+        sock.sendall(stream_request(b"", f"Content-Length: {10 * 1024 * 1024}", "Expect: 100-continue"))
+        first_line = sock.makefile("rb").readline()
+    assert first_line.split()[1] == b"413"
+
+
 def test_a_chunked_body_over_the_cap_is_answered_413(server: ReplayServer) -> None:
     status, *_ = exchange(server, stream_request(b"%x\r\n" % (100 * 1024), "Transfer-Encoding: chunked"))
     assert status == 413

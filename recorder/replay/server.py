@@ -157,8 +157,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         self._answer(body)
 
-    def _read_body(self) -> bytes:
-        """The request body, framed as RFC 9112 says; `_Refused` for anything ambiguous or too big."""
+    def handle_expect_100(self) -> bool:
+        """A client that asks before sending its body hears the refusal instead of "100 Continue"."""
+        try:
+            self._framing()
+        except _Refused as refused:
+            self._refuse(refused)
+            return False
+        return super().handle_expect_100()
+
+    def _framing(self) -> int | None:
+        """The body's length from the headers, None for a chunked body (RFC 9112 section 6);
+        `_Refused` for anything ambiguous, unsupported or over the cap."""
         limit = self.replay.max_body_bytes
         codings = self.headers.get_all("Transfer-Encoding") or []
         lengths = self.headers.get_all("Content-Length") or []
@@ -167,17 +177,24 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Refused(400, "a request cannot have both Transfer-Encoding and Content-Length")
             if [c.strip().lower() for c in ",".join(codings).split(",")] != ["chunked"]:
                 raise _Refused(501, f"transfer coding {', '.join(codings)!r} is not supported (only chunked)")
-            return _read_chunked(self.rfile, limit)
+            return None
         if not lengths:
             if self.command == "POST":
                 raise _Refused(411, "a POST needs a Content-Length or chunked transfer coding")
-            return b""
+            return 0
         values = {value.strip() for value in ",".join(lengths).split(",")}
         if len(values) != 1 or not _DIGITS.fullmatch(next(iter(values))):
             raise _Refused(400, "Content-Length must be one non-negative integer")
         length = int(next(iter(values)))
         if length > limit:
             raise _Refused(413, f"the body is {length} bytes; at most {limit} are accepted")
+        return length
+
+    def _read_body(self) -> bytes:
+        """The request body, framed as the headers say; `_Refused` when it cannot be read safely."""
+        length = self._framing()
+        if length is None:
+            return _read_chunked(self.rfile, self.replay.max_body_bytes)
         body = self.rfile.read(length)
         if len(body) != length:
             raise _Refused(400, f"the body ended after {len(body)} of {length} bytes")
