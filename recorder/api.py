@@ -204,11 +204,22 @@ class Recorder:
     # -- auditing -------------------------------------------------------------------------------
 
     def resolve(self, execution_id: str) -> str:
-        """The full id of an execution given its id or a unique prefix."""
+        """The full id of an execution given its id or a unique prefix. A prefix shared by several
+        ids is refused naming a few of them, so the user knows to type more, not that nothing is there."""
         resolved = self.store.resolve_execution_id(execution_id)
-        if resolved is None:
-            raise ExecutionNotFound(f"no recorded execution matches {execution_id!r}")
-        return resolved
+        if resolved is not None:
+            return resolved
+        from recorder.store.queries import find_execution_ids
+
+        shown = 5
+        candidates = find_execution_ids(self.store.engine, execution_id, limit=shown + 1)
+        if len(candidates) > 1:
+            count, more = (f"more than {shown}", ", ...") if len(candidates) > shown else (str(len(candidates)), "")
+            raise ExecutionNotFound(
+                f"{execution_id!r} is ambiguous: {count} recorded executions begin with it "
+                f"({', '.join(candidates[:shown])}{more}); type more characters"
+            )
+        raise ExecutionNotFound(f"no recorded execution matches {execution_id!r}")
 
     def list_executions(self, where: ExecutionFilter = ExecutionFilter()) -> list[dict[str, Any]]:
         return [execution_to_dict(execution) for execution in self.store.executions(where)]
@@ -303,6 +314,8 @@ class Recorder:
         regression question): counts, p50/p90/p99 of each, delta and ratio, worst first."""
         return self.analytics.compare(deployment, baseline, candidate, metric=metric)
 
-    def sql(self, query: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
-        """Ad-hoc DuckDB SQL (`?` parameters) over the views executions, events and node_spans."""
-        return self.analytics.sql(query, params)
+    def sql(self, query: str, params: Sequence[Any] | None = None, *, allow_files: bool = False) -> pl.DataFrame:
+        """Ad-hoc DuckDB SQL (`?` parameters) over the views executions, events and node_spans.
+        Without `allow_files` the query cannot touch files or the network (read_text, COPY ... TO,
+        ATTACH) nor install or load extensions."""
+        return self.analytics.sql(query, params, allow_files=allow_files)

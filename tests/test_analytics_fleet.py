@@ -4,6 +4,7 @@ once and refreshed only where the store changed. Both backends, and the two agre
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -227,6 +228,26 @@ def test_sqlite_pulls_agree_between_the_adbc_child_process_and_sqlite3(tmp_path:
         fetched = source._fetch_dbapi(store.engine, query, schema)
     assert exported.num_rows == fetched.num_rows > 0
     assert exported.cast(schema).to_pylist() == fetched.cast(schema).to_pylist()
+
+
+def test_the_adbc_child_process_cannot_deadlock_on_a_chatty_stderr(tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A verbose interpreter writes ~200 KB to stderr before any Arrow reaches stdout: more than a
+    pipe holds, so a parent reading stdout first must not leave stderr as an unread pipe."""
+    pytest.importorskip("adbc_driver_sqlite")
+    with Store(f"sqlite:///{tmp_path / 'pull.db'}") as store:
+        for name in SAMPLE_NAMES[:2]:
+            ingest_path(store, str(samples_dir / f"{name}.ndjson"), request=load_truth(samples_dir, name)["request"])
+        query, schema = source._events_select(), source.events_schema()
+        monkeypatch.setenv("PYTHONVERBOSE", "1")
+        results: list[object] = []
+        reader = threading.Thread(target=lambda: results.append(source._export_sqlite(store.engine, query, schema)), daemon=True)
+        reader.start()
+        reader.join(120)
+        assert not reader.is_alive(), "the pull is stuck on the child's stderr"
+        monkeypatch.delenv("PYTHONVERBOSE")
+        expected = source._fetch_dbapi(store.engine, query, schema)
+    [exported] = results
+    assert exported.cast(schema).to_pylist() == expected.cast(schema).to_pylist()
 
 
 def test_sqlite_and_postgresql_stores_give_identical_answers(

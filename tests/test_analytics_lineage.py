@@ -65,8 +65,17 @@ def test_a_cycle_is_reported_and_the_walk_ends(store: Store, recorder: Recorder)
     lineage = recorder.lineage("a")
     assert lineage.cycle is True
     assert lineage.ancestors == ("c", "b")
-    assert [(d.execution_id, d.depth) for d in lineage.descendants] == [("b", 1), ("c", 2)]
     assert lineage.missing == ()
+
+
+def test_a_cycle_member_is_an_ancestor_or_a_descendant_never_both(store: Store, recorder: Recorder) -> None:
+    record_execution(store, "a", previous="c", duration_ms=10)
+    record_execution(store, "b", previous="a", duration_ms=20)
+    record_execution(store, "c", previous="b", duration_ms=40)
+    lineage = recorder.lineage("a")
+    assert (lineage.ancestors, lineage.descendants, lineage.cycle) == (("c", "b"), (), True)
+    assert (lineage.chain_length, lineage.total_duration_ms) == (3, 70.0)
+    assert sorted(lineage.frame()["execution_id"].to_list()) == ["a", "b", "c"]
 
 
 def test_an_execution_naming_itself_is_a_cycle(store: Store, recorder: Recorder) -> None:

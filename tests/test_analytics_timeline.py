@@ -318,3 +318,11 @@ def test_touching_spans_do_not_overlap() -> None:
     spans = [Interval("a", 0, 10, 0), Interval("b", 10, 20, 1), Interval("c", 5, 15, 2)]
     assert overlap_counts(spans) == {"a": 1, "b": 1, "c": 2}
     assert peak_concurrency(spans) == 2
+
+
+def test_a_zero_length_span_inside_another_overlaps_nothing_either_way() -> None:
+    spans = [Interval("long", 0, 100, 0), Interval("instant", 50, 50, 1), Interval("other", 60, 70, 2)]
+    counts = overlap_counts(spans)
+    assert counts == {"long": 1, "instant": 0, "other": 1}
+    # Overlap is symmetric: the sum of the counts is twice the number of overlapping pairs.
+    assert sum(counts.values()) % 2 == 0

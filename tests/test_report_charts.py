@@ -99,6 +99,19 @@ def test_latency_chart_marks_the_percentiles_latency_reports(demo: Recorder) -> 
     assert len(ticks["data"]["values"]) == sum(row["count"] for row in stats.values())
 
 
+def test_latency_chart_embeds_a_seeded_sample_of_runs_and_the_percentiles_of_all(demo: Recorder) -> None:
+    stats = demo.latency("node").to_dicts()
+    runs = sum(row["count"] for row in stats)
+    cap = runs // 3
+    spec = latency_chart(demo, top=None, max_runs=cap).to_dict(validate=True)
+    ticks, diamonds = spec["layer"]
+    assert len(ticks["data"]["values"]) == cap
+    assert ticks["data"]["values"] == latency_chart(demo, top=None, max_runs=cap).to_dict()["layer"][0]["data"]["values"]
+    expected = sorted(row[f"{p}_ms"] for row in stats for p in ("p50", "p95", "p99"))
+    assert sorted(m["value_ms"] for m in diamonds["data"]["values"]) == pytest.approx(expected, rel=1e-6)
+    assert f"a sample of {cap:,} of {runs:,} runs" in str(spec["title"])
+
+
 def test_latency_chart_keeps_the_slowest_nodes_by_p95(demo: Recorder) -> None:
     spec = latency_chart(demo, top=3).to_dict()
     assert len({m["node"] for m in spec["layer"][1]["data"]["values"]}) == 3

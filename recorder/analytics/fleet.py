@@ -10,6 +10,12 @@ them is dropped right after.
 
 With a directory, the snapshot is also kept as Parquet files there, so a new process (each CLI
 command is one) starts from them instead of from the store.
+
+Its DuckDB database is sandboxed: ad-hoc SQL (`recorder sql`) runs on it, and SQL that can read
+any file (`read_text`), write anywhere (`COPY ... TO`, `ATTACH`) or download an extension must not
+come with a question about executions. The snapshot itself never needs DuckDB to touch a file
+(pyarrow reads and writes the Parquet copy), so the sandbox is on from the start and locked. Files
+are opt-in (`connection(allow_files=True)`): a second, unrestricted database over the same tables.
 """
 
 from __future__ import annotations
@@ -35,6 +41,14 @@ _STAMP = b"recorder.snapshot"
 _TABLES = ("executions_t", "events_t", "spans_t")
 # Past this share of executions changed, one full pull is cheaper than many keyed ones.
 _FULL_PULL_SHARE = 0.25
+# No file system, no network, no extension installed or loaded behind the query's back; the
+# configuration is then locked so SQL cannot turn any of it back on.
+_SANDBOX = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "python_enable_replacements": False,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,15 +71,22 @@ class FleetSnapshot:
         self._lock = threading.Lock()
         self._fingerprint: tuple[Any, ...] | None = None
         self._tables: dict[str, pa.Table] | None = None
-        self._connection = duckdb.connect(":memory:")
-        # Timestamps in the views read the same on every machine, whatever its local zone.
-        self._connection.sql("SET TimeZone = 'UTC'")
+        self._connection = _connect(sandboxed=True)
+        self._with_files: duckdb.DuckDBPyConnection | None = None
         self.last_refresh: RefreshReport | None = None
 
-    def connection(self) -> duckdb.DuckDBPyConnection:
-        """A DuckDB connection whose views show the store as it is now."""
+    def connection(self, *, allow_files: bool = False) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection whose views show the store as it is now: sandboxed, or with
+        `allow_files` one that may read and write files and load extensions (made on first ask)."""
         self.refresh()
-        return self._connection
+        if not allow_files:
+            return self._connection
+        with self._lock:
+            if self._with_files is None:
+                self._with_files = _connect(sandboxed=False)
+                if self._tables is not None:
+                    _create_views(self._with_files, self._tables)
+            return self._with_files
 
     def refresh(self) -> RefreshReport:
         with self._lock:
@@ -84,6 +105,8 @@ class FleetSnapshot:
 
     def close(self) -> None:
         self._connection.close()
+        if self._with_files is not None:
+            self._with_files.close()
 
     # -- pulling -----------------------------------------------------------------------------------
 
@@ -119,10 +142,9 @@ class FleetSnapshot:
         return pulled.drop_columns(["raw"]), spans
 
     def _install(self, tables: dict[str, pa.Table], fingerprint: tuple[Any, ...]) -> None:
-        for name, table in tables.items():
-            self._connection.register(name, table)
-        for statement in sql.VIEWS:
-            self._connection.sql(statement)
+        for connection in (self._connection, self._with_files):
+            if connection is not None:
+                _create_views(connection, tables)
         self._tables = tables
         self._fingerprint = fingerprint
 
@@ -161,6 +183,22 @@ class FleetSnapshot:
             stamped = table.replace_schema_metadata({**(table.schema.metadata or {}), _STAMP: stamp})
             pq.write_table(stamped, temporary, compression="zstd")
             os.replace(temporary, self._directory / f"{name}.parquet")
+
+
+def _connect(*, sandboxed: bool) -> duckdb.DuckDBPyConnection:
+    connection = duckdb.connect(":memory:", config=dict(_SANDBOX) if sandboxed else {})
+    # Timestamps in the views read the same on every machine, whatever its local zone.
+    connection.sql("SET TimeZone = 'UTC'")
+    if sandboxed:
+        connection.sql("SET lock_configuration = true")
+    return connection
+
+
+def _create_views(connection: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
+    for name, table in tables.items():
+        connection.register(name, table)
+    for statement in sql.VIEWS:
+        connection.sql(statement)
 
 
 def _changed_executions(before: pa.Table, now: pa.Table) -> list[str]:

@@ -47,10 +47,12 @@ def overlap_counts(intervals: Sequence[Interval]) -> dict[str, int]:
     """For each interval, how many others share some instant with it (touching ends do not count).
 
     O(n log n): the others overlapping [s, e) are those starting before e, minus those ending at or
-    before s. Zero-length intervals overlap nothing.
+    before s. A zero-length interval holds no instant, so it overlaps nothing and nothing overlaps
+    it: it is left out of the counts both ways (overlap is symmetric).
     """
-    starts = sorted(item.start_us for item in intervals)
-    ends = sorted(item.end_us for item in intervals)
+    lasting = [item for item in intervals if item.end_us > item.start_us]
+    starts = sorted(item.start_us for item in lasting)
+    ends = sorted(item.end_us for item in lasting)
     counts: dict[str, int] = {}
     for item in intervals:
         if item.end_us <= item.start_us:

@@ -134,7 +134,9 @@ def build_lineage(execution_id: str, family: Iterable[LinkRow], costs_usd: Mappi
         if row.previous_execution_id is not None and row.previous_execution_id != row.execution_id:
             children[row.previous_execution_id].append(row)
     descendants: list[Descendant] = []
-    visited = {execution_id}
+    # Ancestors count as visited: in a cycle they are reached again going down, and a member listed
+    # as both ancestor and descendant would be counted twice in the chain's length and totals.
+    visited = {execution_id, *ancestors}
     queue: deque[tuple[str, int]] = deque([(execution_id, 0)])
     while queue:
         parent, depth = queue.popleft()

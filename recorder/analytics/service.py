@@ -72,18 +72,21 @@ class Analytics:
     def compare(self, deployment: str, baseline: str, candidate: str, *, metric: str = "duration") -> pl.DataFrame:
         return _latency.compare(self.connection(), deployment, baseline, candidate, metric=metric)
 
-    def sql(self, query: str, params: Sequence[object] | None = None) -> pl.DataFrame:
-        """Ad-hoc DuckDB SQL over the views `executions`, `events` and `node_spans`."""
-        relation = self.connection().sql(query, params=list(params) if params else None)
+    def sql(self, query: str, params: Sequence[object] | None = None, *, allow_files: bool = False) -> pl.DataFrame:
+        """Ad-hoc DuckDB SQL over the views `executions`, `events` and `node_spans`. Sandboxed
+        unless `allow_files`: no file or network access and no extension installed or loaded, so
+        a query handed over by someone else cannot read or write the machine's files."""
+        relation = self.connection(allow_files=allow_files).sql(query, params=list(params) if params else None)
         if relation is None:  # a statement that returns nothing
             import polars as pl
 
             return pl.DataFrame()
         return relation.pl()
 
-    def connection(self) -> duckdb.DuckDBPyConnection:
-        """The DuckDB connection with the views, refreshed to the store's current state."""
-        return self._snapshot().connection()
+    def connection(self, *, allow_files: bool = False) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection with the views, refreshed to the store's current state
+        (sandboxed unless `allow_files`; see `sql`)."""
+        return self._snapshot().connection(allow_files=allow_files)
 
     def refresh(self) -> RefreshReport:
         """Bring the fleet snapshot up to date now (fleet queries also do it on their own)."""

@@ -359,6 +359,7 @@ def _export_sqlite(engine: Engine, query: Select, schema: pa.Schema) -> pa.Table
     import importlib.util
     import subprocess
     import sys
+    import tempfile
 
     import pyarrow as pa
 
@@ -367,7 +368,12 @@ def _export_sqlite(engine: Engine, query: Select, schema: pa.Schema) -> pa.Table
         return None
     types = ",".join("text" if pa.types.is_string(field.type) else "integer" for field in schema)
     command = [sys.executable, "-m", "recorder.analytics.sqlite_export", database, types]
-    with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as child:
+    # The child's stderr goes to a file, not a pipe: the parent reads stdout to its end before
+    # looking at stderr, and a child that writes more than a pipe holds there (warnings, a verbose
+    # interpreter) would block while the parent waits for its stdout: neither would ever finish.
+    with tempfile.TemporaryFile() as errors, subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors
+    ) as child:
         child.stdin.write(str(query.compile(engine)).encode())
         child.stdin.close()
         try:
@@ -377,8 +383,10 @@ def _export_sqlite(engine: Engine, query: Select, schema: pa.Schema) -> pa.Table
             ]
         except pa.ArrowInvalid:
             batches = None
-        failure = child.stderr.read().decode(errors="replace").strip()
+            child.kill()  # it may still be writing a stream nobody reads
         if child.wait() != 0 or batches is None:
+            errors.seek(0)
+            failure = errors.read().decode(errors="replace").strip()
             raise RuntimeError(f"reading the SQLite store through ADBC failed: {failure.splitlines()[-1] if failure else 'no output'}")
     return pa.concat_tables(batches) if batches else _compact(schema.empty_table())
 

@@ -90,12 +90,14 @@ def timeline(context: CliContext, execution_id: str, gantt: bool, as_json: bool,
 
 
 def _print_timeline(result: Timeline, gantt: bool) -> None:
+    from rich.markup import escape
+
     from recorder.analytics.gantt import render_gantt
 
     share = result.critical_path_share
     stdout.print(
-        f"[bold]execution[/bold] {result.execution_id}  {styled_status(result.status)}  "
-        f"{result.deployment or '?'}{' @ ' + result.release_tag if result.release_tag else ''}"
+        f"[bold]execution[/bold] {escape(result.execution_id)}  {styled_status(result.status)}  "
+        f"{escape(result.deployment or '?')}{' @ ' + escape(result.release_tag) if result.release_tag else ''}"
     )
     stdout.print(
         f"duration {_ms(result.duration_ms)}  spans {len(result.spans)}  peak concurrency {result.max_concurrency}  "
@@ -115,16 +117,16 @@ def _print_timeline(result: Timeline, gantt: bool) -> None:
     for span in result.spans:
         table.add_row(
             "*" if span.node_result_id in critical else "",
-            "  " * span.depth + (span.node_type or "?"),
-            short(span.node_id),
-            short(span.node_result_id),
+            "  " * span.depth + escape(span.node_type or "?"),
+            escape(short(span.node_id)),
+            escape(short(span.node_result_id)),
             "[yellow]open[/yellow]" if span.open else styled_status(span.state),
             f"{(span.start_us - origin) / 1000:.1f}",
             _ms(span.duration_ms, unit=False),
             _ms(span.first_output_ms, unit=False),
             str(span.streaming_events) if span.streaming_events else "",
-            short(span.source_execution_id),
-            span.error_code or "",
+            escape(short(span.source_execution_id)),
+            escape(span.error_code or ""),
         )
     stdout.print(table)
 
@@ -181,22 +183,24 @@ def usage(context: CliContext, by: list[str], as_json: bool, **filters: Any) -> 
 @pass_context
 def compare(context: CliContext, deployment: str, baseline: str, candidate: str, metric: str, as_json: bool) -> None:
     """Compare two release tags of one deployment node by node, largest p50 slowdown first."""
+    from rich.markup import escape
+
     frame = context.recorder.compare(deployment, baseline, candidate, metric=metric)
     if as_json:
         print_json(_rows(frame))
         return
     if frame.is_empty():
-        stdout.print(f"no finished runs of {deployment} on {baseline} or {candidate}")
+        stdout.print(f"no finished runs of {escape(deployment)} on {escape(baseline)} or {escape(candidate)}")
         return
-    table = Table(title=f"{deployment}: {candidate} against {baseline} ({metric}, ms)", title_justify="left")
+    table = Table(title=escape(f"{deployment}: {candidate} against {baseline} ({metric}, ms)"), title_justify="left")
     for header in ("node", "type", "runs", "p50 base", "p50 cand", "Δ p50", "× p50", "p90 base", "p90 cand", "× p90"):
         table.add_column(header, justify="left" if header in ("node", "type") else "right", no_wrap=True)
     for row in frame.iter_rows(named=True):
         ratio = row["ratio_p50"]
         style = "red" if ratio is not None and ratio >= 1.2 else "green" if ratio is not None and ratio <= 0.9 else ""
         table.add_row(
-            row["node_id"] if row["node_id"] == "(workflow)" else short(row["node_id"]),
-            row["node_type"] or "",
+            escape(row["node_id"] if row["node_id"] == "(workflow)" else short(row["node_id"])),
+            escape(row["node_type"] or ""),
             f"{row['baseline_count'] or 0}/{row['candidate_count'] or 0}",
             _num(row["baseline_p50_ms"]), _num(row["candidate_p50_ms"]),
             _styled(_num(row["delta_p50_ms"]), style), _styled(_ratio(ratio), style),
@@ -223,17 +227,19 @@ def lineage(context: CliContext, execution_id: str, as_json: bool) -> None:
 
 
 def _print_lineage(result: Lineage) -> None:
+    from rich.markup import escape
+
     members = {member.execution_id: member for member in result.members}
 
     def label(execution_id: str, note: str = "") -> str:
         member = members[execution_id]
         duration = (member.ended_at_us - member.started_at_us) / 1000 if member.started_at_us and member.ended_at_us else None
         cost = result.costs_usd.get(execution_id)
-        return (f"{'[bold]' if execution_id == result.execution_id else ''}{short(execution_id)}"
+        return (f"{'[bold]' if execution_id == result.execution_id else ''}{escape(short(execution_id))}"
                 f"{'[/bold]' if execution_id == result.execution_id else ''} {styled_status(member.status)} {_ms(duration)}"
                 f"{f'  ${cost:.4f}' if cost is not None else ''}{note}")
 
-    top = ([f"[red]{short(m)} missing (never recorded)[/red]" for m in result.missing]
+    top = ([f"[red]{escape(short(m))} missing (never recorded)[/red]" for m in result.missing]
            + [label(a) for a in reversed(result.ancestors)])
     tree = Tree(top[0] if top else label(result.execution_id, "  (this one)"))
     node = tree
@@ -247,7 +253,7 @@ def _print_lineage(result: Lineage) -> None:
     stdout.print(tree)
     cost = result.total_cost_usd
     stdout.print(
-        f"root {short(result.root_execution_id)}  depth {len(result.ancestors)}  descendants {len(result.descendants)}  "
+        f"root {escape(short(result.root_execution_id))}  depth {len(result.ancestors)}  descendants {len(result.descendants)}  "
         f"chain {result.chain_length} executions, {_ms(result.total_duration_ms)}"
         f"{f', ${cost:.4f}' if cost is not None else ''}"
         f"{'  [red]cycle in previous_execution_id[/red]' if result.cycle else ''}"
@@ -261,16 +267,23 @@ def _print_lineage(result: Lineage) -> None:
 @click.argument("query")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
 @click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="Rows shown in the table (0: all).")
+@click.option("--allow-files", is_flag=True,
+              help="Let the query read and write files, reach the network and load DuckDB extensions (off by default).")
 @pass_context
-def sql(context: CliContext, query: str, as_json: bool, limit: int) -> None:
+def sql(context: CliContext, query: str, as_json: bool, limit: int, allow_files: bool) -> None:
     """Run DuckDB SQL over the views executions, events and node_spans.
 
     Example: recorder sql "SELECT node_type, median(duration_ms) FROM node_spans GROUP BY 1"
+
+    The query cannot touch files, the network or extensions unless --allow-files is given.
     """
     import duckdb
 
     try:
-        frame = context.recorder.sql(query)
+        frame = context.recorder.sql(query, allow_files=allow_files)
+    except duckdb.PermissionException as exc:
+        hint = "" if allow_files else " (recorder sql runs sandboxed: --allow-files lifts it)"
+        raise click.ClickException(str(exc).splitlines()[0] + hint) from exc
     except duckdb.Error as exc:
         raise click.ClickException(str(exc).splitlines()[0]) from exc
     if as_json:
@@ -298,24 +311,29 @@ def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
 
 
 def _print_frame(frame: pl.DataFrame, title: str) -> None:
+    """A frame as a table; names and values (recorded text, SQL aliases) are escaped for rich."""
+    from rich.markup import escape
+
     if frame.is_empty():
-        stdout.print(f"{title}: no rows")
+        stdout.print(f"{escape(title)}: no rows")
         return
-    table = Table(title=title, title_justify="left")
+    table = Table(title=escape(title), title_justify="left")
     numeric = {name for name, dtype in frame.schema.items() if dtype.is_numeric()}
     for name in frame.columns:
-        table.add_column(name, justify="right" if name in numeric else "left", no_wrap=True)
+        table.add_column(escape(name), justify="right" if name in numeric else "left", no_wrap=True)
     for row in frame.iter_rows():
         table.add_row(*(_cell(value) for value in row))
     stdout.print(table)
 
 
 def _cell(value: Any) -> str:
+    from rich.markup import escape
+
     if value is None:
         return ""
     if isinstance(value, float):
         return _num(value)
-    return str(value)
+    return escape(str(value))
 
 
 def _num(value: float | None) -> str:

@@ -1,11 +1,16 @@
 """The compact live view `recorder record` prints while a stream flows.
 
+Everything shown comes from the wire and is escaped before it meets rich markup: a node error
+reading `[/INST]` is text to print, not a closing tag.
+
 One line per event that changes something (a node starts, ends or fails; the workflow starts or
 ends); streaming chunks are counted and shown on their node's final line, so a chatty prompt
 does not flood the terminal.
 """
 
 from __future__ import annotations
+
+from rich.markup import escape
 
 from recorder.cli.output import short, stderr, styled_status
 from recorder.model.events import ParsedEvent, RejectedLine
@@ -18,7 +23,7 @@ class LiveView:
 
     def __call__(self, parsed: ParsedEvent | RejectedLine) -> None:
         if isinstance(parsed, RejectedLine):
-            stderr.print(f"[yellow]line {parsed.position} kept as a reject: {parsed.reason}[/yellow]")
+            stderr.print(f"[yellow]line {parsed.position} kept as a reject: {escape(parsed.reason)}[/yellow]")
             return
         if self._first_ts is None and parsed.ts_us is not None:
             self._first_ts = parsed.ts_us
@@ -27,22 +32,23 @@ class LiveView:
             self._chunks[key] = self._chunks.get(key, 0) + 1
             return
         offset = "" if parsed.ts_us is None or self._first_ts is None else f"+{(parsed.ts_us - self._first_ts) / 1e6:7.3f}s"
-        flags = f" [magenta]({', '.join(parsed.flags)})[/magenta]" if parsed.flags else ""
+        flags = f" [magenta]({escape(', '.join(parsed.flags))})[/magenta]" if parsed.flags else ""
         if parsed.type == "NODE":
             chunks = self._chunks.pop(parsed.node_result_id or "", 0)
             streamed = f" {chunks} chunks" if chunks else ""
-            source = f" in {short(parsed.source_execution_id)}" if parsed.source_execution_id else ""
+            source = f" in {escape(short(parsed.source_execution_id))}" if parsed.source_execution_id else ""
             stderr.print(
-                f"{offset:>9} node {parsed.node_type or '':<14} {short(parsed.node_result_id)} "
+                f"{offset:>9} node {escape(parsed.node_type or ''):<14} {escape(short(parsed.node_result_id))} "
                 f"{styled_status(parsed.state)}{streamed}{source}{_error(parsed)}{flags}"
             )
         else:
-            stderr.print(f"{offset:>9} [bold]{parsed.type.lower()}[/bold] {short(parsed.execution_id)} {styled_status(parsed.state)}{_error(parsed)}{flags}")
+            stderr.print(f"{offset:>9} [bold]{escape(parsed.type.lower())}[/bold] {escape(short(parsed.execution_id))} "
+                         f"{styled_status(parsed.state)}{_error(parsed)}{flags}")
 
 
 def _error(event: ParsedEvent) -> str:
     data = event.body.get("data")
     error = data.get("error") if isinstance(data, dict) else None
     if isinstance(error, dict) and error.get("code"):
-        return f" [red]{error.get('code')}: {error.get('message')}[/red]"
+        return f" [red]{escape(str(error.get('code')))}: {escape(str(error.get('message')))}[/red]"
     return ""

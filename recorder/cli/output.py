@@ -51,5 +51,8 @@ STATUS_STYLES = {"FULFILLED": "green", "REJECTED": "red", "INCOMPLETE": "yellow"
 def styled_status(status: str | None) -> str:
     if status is None:
         return ""
+    from rich.markup import escape
+
     style = STATUS_STYLES.get(status, "magenta")
-    return f"[{style}]{status}[/{style}]"
+    # A status comes from the wire: text like `[/INST]` must print, not be read as markup.
+    return f"[{style}]{escape(status)}[/{style}]"

@@ -104,21 +104,23 @@ def executions(context: CliContext, deployment, status, since, until, limit: int
     if as_json:
         print_json(rows)
         return
+    from rich.markup import escape
+
     table = Table(title=f"{len(rows)} executions", title_justify="left")
     for header, justify in (("execution", "left"), ("deployment", "left"), ("tag", "left"), ("status", "left"),
                             ("started", "left"), ("ms", "right"), ("events", "right"), ("error", "left"), ("previous", "left")):
         table.add_column(header, justify=justify, no_wrap=True)
     for row in rows:
         table.add_row(
-            short(row["execution_id"]),
-            row["workflow_deployment_name"] or short(row["workflow_deployment_id"]) or "",
-            row["release_tag"] or "",
+            escape(short(row["execution_id"])),
+            escape(row["workflow_deployment_name"] or short(row["workflow_deployment_id"]) or ""),
+            escape(row["release_tag"] or ""),
             styled_status(row["status"]),
             (row["started_at"] or "")[:23].replace("T", " "),
             f"{row['duration_ms']:.1f}" if row["duration_ms"] is not None else "",
             str(row["event_count"]),
-            row["error_code"] or "",
-            short(row["previous_execution_id"]),
+            escape(row["error_code"] or ""),
+            escape(short(row["previous_execution_id"])),
         )
     stdout.print(table)
 
@@ -144,19 +146,25 @@ def _ms(value: float | None) -> str:
 
 
 def _print_audit(audit: dict[str, Any]) -> None:
+    """Every value here was recorded from the wire or given by a client, so each is escaped
+    before it meets rich markup (an error message may well contain `[/INST]`)."""
+    from rich.markup import escape
     from rich.panel import Panel
     from rich.pretty import Pretty
 
+    def text(value: Any, missing: str = "-") -> str:
+        return escape(missing if value is None or value == "" else str(value))
+
     lines = [
-        f"[bold]execution[/bold] {audit['execution_id']}  {styled_status(audit['status'])}",
-        f"deployment {audit['workflow_deployment_name'] or audit['workflow_deployment_id'] or '?'}"
-        f"  release_tag {audit['release_tag'] or '-'}  external_id {audit['external_id'] or '-'}",
-        f"started {audit['started_at'] or '-'}  ended {audit['ended_at'] or '-'}  duration {_ms(audit['duration_ms'])}"
+        f"[bold]execution[/bold] {text(audit['execution_id'])}  {styled_status(audit['status'])}",
+        f"deployment {text(audit['workflow_deployment_name'] or audit['workflow_deployment_id'], '?')}"
+        f"  release_tag {text(audit['release_tag'])}  external_id {text(audit['external_id'])}",
+        f"started {text(audit['started_at'])}  ended {text(audit['ended_at'])}  duration {_ms(audit['duration_ms'])}"
         f"  events {audit['event_count']}",
-        f"previous {audit['previous_execution_id'] or '-'}  root {audit['root_execution_id']}",
+        f"previous {text(audit['previous_execution_id'])}  root {text(audit['root_execution_id'])}",
     ]
     if audit["error"]:
-        lines.append(f"[red]error {audit['error']['code']}: {audit['error']['message']}[/red]")
+        lines.append(f"[red]error {text(audit['error']['code'])}: {text(audit['error']['message'])}[/red]")
     stdout.print(Panel("\n".join(lines), expand=False))
     if audit["metadata"] is not None:
         stdout.print("[bold]metadata[/bold]", Pretty(audit["metadata"]))
@@ -169,23 +177,24 @@ def _print_audit(audit: dict[str, Any]) -> None:
         table.add_row(
             str(event["position"]),
             (event["ts"] or "")[11:26],
-            event["type"],
-            event["state"] or "",
-            event["node_type"] or "",
-            short(event["node_result_id"]),
-            short(event["source_execution_id"]),
-            ",".join(event["flags"]),
+            text(event["type"], ""),
+            text(event["state"], ""),
+            text(event["node_type"], ""),
+            text(short(event["node_result_id"]), ""),
+            text(short(event["source_execution_id"]), ""),
+            text(",".join(event["flags"]), ""),
         )
     stdout.print(table)
     for recording in audit["recordings"]:
+        outcome = escape(f"[{recording['outcome']}]")
         stdout.print(
-            f"recording {recording['recording_id']}: {recording['source']} [{recording['outcome']}]"
+            f"recording {recording['recording_id']}: {text(recording['source'])} {outcome}"
             f"{' HTTP ' + str(recording['http_status']) if recording['http_status'] else ''}"
-            f"{' - ' + recording['error'] if recording['error'] else ''}"
+            f"{' - ' + text(recording['error']) if recording['error'] else ''}"
         )
     for reject in audit["rejects"]:
-        stdout.print(f"[yellow]rejected line {reject['position']} (recording {reject['recording_id']}): {reject['reason']}[/yellow]")
-        stdout.print(f"  {reject['raw'][:200]!r}")
+        stdout.print(f"[yellow]rejected line {reject['position']} (recording {reject['recording_id']}): {text(reject['reason'])}[/yellow]")
+        stdout.print(f"  {escape(repr(reject['raw'][:200]))}")
 
 
 COMMANDS = (init, ingest, executions, show)

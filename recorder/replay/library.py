@@ -8,13 +8,18 @@ they answer "no match", so a server keeps up with a store or folder that is stil
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from recorder.model.cassette import STREAM_PATH, Cassette, CassetteError, is_cassette, read_cassette
+from recorder.model.cassette import STREAM_PATH, Cassette, CassetteError, is_cassette
 from recorder.replay.matching import Candidate
+
+logger = logging.getLogger("recorder.replay")
 
 
 class Library(Protocol):
@@ -86,7 +91,9 @@ class CassetteLibrary:
 
 class FolderLibrary(CassetteLibrary):
     """Every cassette under a folder (`*.json`, searched recursively, in path order). JSON files
-    that are not cassettes are left alone; a file that claims to be one but is broken is an error."""
+    that are not cassettes are left alone; a file that claims to be one but is broken is an error.
+    Whatever is not a regular file (a directory, a FIFO, a dangling symlink...) is skipped with a
+    warning: a folder being written to may hold anything, and reading a FIFO would block forever."""
 
     def __init__(self, folder: str | Path) -> None:
         super().__init__()
@@ -94,6 +101,7 @@ class FolderLibrary(CassetteLibrary):
         if not self.folder.is_dir():
             raise FileNotFoundError(f"{self.folder}: no such folder of cassettes")
         self._seen: dict[Path, float] = {}
+        self._skipped: set[Path] = set()
         self._scan(strict=True)
 
     def describe(self) -> str:
@@ -107,20 +115,50 @@ class FolderLibrary(CassetteLibrary):
         does not read (yet: it may be half written) is skipped and tried again next time."""
         found = False
         for path in sorted(self.folder.rglob("*.json")):
-            mtime = path.stat().st_mtime
-            if self._seen.get(path) == mtime:
+            read = self._read_regular(path)
+            if read is None:
                 continue
-            with path.open("rb") as handle:
-                if not is_cassette(handle.read(256)):
-                    self._seen[path] = mtime
-                    continue
+            mtime, data = read
+            if not is_cassette(data[:256]):
+                self._seen[path] = mtime
+                continue
             try:
-                cassette = read_cassette(path)
-            except CassetteError:
+                cassette = Cassette.loads(data)
+            except CassetteError as exc:
                 if strict:
-                    raise
+                    raise CassetteError(f"{path}: {exc}") from exc
                 continue
             self._seen[path] = mtime
             self.add(cassette, str(path.relative_to(self.folder)))
             found = True
         return found
+
+    def _read_regular(self, path: Path) -> tuple[float, bytes] | None:
+        """The modification time and, when it changed, the bytes of a regular file; None for a file
+        already read at that time or for anything else. The file is opened without blocking and
+        checked on the open descriptor, so a name swapped for a FIFO between two looks cannot hang."""
+        try:
+            descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        except OSError as exc:
+            self._skip(path, f"cannot be opened ({exc.strerror or exc})")
+            return None
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            os.close(descriptor)
+            self._skip(path, "is not a regular file")
+            return None
+        self._skipped.discard(path)
+        with os.fdopen(descriptor, "rb") as handle:
+            if self._seen.get(path) == status.st_mtime:
+                return None
+            try:
+                return status.st_mtime, handle.read()
+            except OSError as exc:
+                self._skip(path, f"cannot be read ({exc.strerror or exc})")
+                return None
+
+    def _skip(self, path: Path, why: str) -> None:
+        """Warn once per path (a refresh looks again, and would repeat it on every request)."""
+        if path not in self._skipped:
+            self._skipped.add(path)
+            logger.warning("%s %s: skipped, not read as a cassette", path, why)

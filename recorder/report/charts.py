@@ -24,6 +24,10 @@ PERCENTILE_DOMAIN = ["p50", "p95", "p99"]
 PERCENTILE_RANGE = ["#1f77b4", "#ff7f0e", "#d62728"]
 ROW_PX = 18
 WIDTH_PX = 720
+# A chart embeds its data: past a few thousand run ticks a fleet's chart grows to megabytes and the
+# browser crawls, while the picture (a grey smear with the percentiles on it) no longer changes.
+MAX_EMBEDDED_RUNS = 5000
+_SAMPLE_SEED = 20240601
 
 
 def _state_scale(*states: str) -> alt.Scale:
@@ -159,14 +163,16 @@ def _waterfall_subtitle(timeline: Timeline) -> list[str]:
 
 
 def latency_chart(
-    recorder: Recorder, *, metric: str = "duration", top: int | None = 20, width: int = WIDTH_PX, **filters: Any
+    recorder: Recorder, *, metric: str = "duration", top: int | None = 20, width: int = WIDTH_PX,
+    max_runs: int | None = MAX_EMBEDDED_RUNS, **filters: Any
 ) -> alt.LayerChart | alt.Chart:
     """Latency distribution per node: a thin grey tick per finished run, and p50/p95/p99 marked
     (the same numbers as `recorder.latency(by="node")`). The `top` nodes by p95 are shown, slowest
-    first; filters are those of `Recorder.latency`."""
+    first; filters are those of `Recorder.latency`. Beyond `max_runs` runs the ticks are a seeded
+    sample (the same every time); the percentiles are always those of every run."""
     stats = recorder.latency("node", metric=metric, **filters)
     values = node_values(recorder, metric=metric, **filters)
-    return latency_chart_from(stats.to_dicts(), values, metric=metric, top=top, width=width)
+    return latency_chart_from(stats.to_dicts(), values, metric=metric, top=top, width=width, max_runs=max_runs)
 
 
 def node_values(recorder: Recorder, *, metric: str = "duration", **filters: Any) -> list[dict[str, Any]]:
@@ -185,19 +191,25 @@ def node_values(recorder: Recorder, *, metric: str = "duration", **filters: Any)
 
 def latency_chart_from(
     stats: list[dict[str, Any]], values: list[dict[str, Any]], *, metric: str = "duration",
-    top: int | None = 20, width: int = WIDTH_PX,
+    top: int | None = 20, width: int = WIDTH_PX, max_runs: int | None = MAX_EMBEDDED_RUNS,
 ) -> alt.LayerChart | alt.Chart:
-    """The latency chart from `latency(by="node")` rows and per-run values (see `node_values`)."""
+    """The latency chart from `latency(by="node")` rows and per-run values (see `node_values`);
+    at most `max_runs` ticks are embedded (see `latency_chart`)."""
     subject = "time to first output" if metric == "first_output" else "duration"
-    title = alt.TitleParams(f"{subject} per node (ms)", subtitle="ticks: runs · diamonds: p50, p95, p99", anchor="start")
     ranked = sorted((row for row in stats if row.get("p95_ms") is not None), key=lambda row: -row["p95_ms"])
     if top:
         ranked = ranked[:top]
     if not ranked:
-        return _empty("no finished node runs", title)
+        return _empty("no finished node runs", alt.TitleParams(f"{subject} per node (ms)", anchor="start"))
     labels = {row["node_id"]: f"{row.get('node_type') or '?'} {_short(row['node_id'])}" for row in ranked}
     order = [labels[row["node_id"]] for row in ranked]
     runs = [{"node": labels[v["node_id"]], "value_ms": v["value_ms"]} for v in values if v["node_id"] in labels]
+    ticks_note = "runs"
+    if max_runs is not None and len(runs) > max_runs:
+        ticks_note = f"a sample of {max_runs:,} of {len(runs):,} runs"
+        runs = _sample(runs, max_runs)
+    title = alt.TitleParams(f"{subject} per node (ms)", subtitle=f"ticks: {ticks_note} · diamonds: p50, p95, p99 of all runs",
+                            anchor="start")
     marks = [
         {"node": labels[row["node_id"]], "percentile": name, "value_ms": row[f"{name}_ms"], "count": row["count"]}
         for row in ranked for name in PERCENTILE_DOMAIN
@@ -221,6 +233,15 @@ def latency_chart_from(
                  alt.Tooltip("value_ms:Q", title="ms", format=",.2f"), alt.Tooltip("count:Q", title="runs")],
     )
     return alt.layer(ticks, diamonds, title=title).properties(width=width, height=max(len(order) * (ROW_PX + 4), 40))
+
+
+def _sample(rows: list[dict[str, Any]], size: int) -> list[dict[str, Any]]:
+    """`size` rows chosen uniformly with a fixed seed, in their original order: the same chart for
+    the same data, run after run."""
+    import random
+
+    chosen = sorted(random.Random(_SAMPLE_SEED).sample(range(len(rows)), size))
+    return [rows[index] for index in chosen]
 
 
 # -- lineage -------------------------------------------------------------------------------------

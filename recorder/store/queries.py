@@ -50,9 +50,15 @@ def get_execution(engine: Engine, execution_id: str) -> Execution | None:
 
 
 def find_execution_ids(engine: Engine, prefix: str, limit: int = 5) -> list[str]:
-    """Ids starting with `prefix`, so a user can type the first characters of a UUID."""
+    """Ids starting with `prefix`, so a user can type the first characters of a UUID; in id order,
+    so the candidates named for an ambiguous prefix are the same on every run and engine."""
     escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    query = select(Execution.execution_id).where(Execution.execution_id.like(f"{escaped}%", escape="\\")).limit(limit)
+    query = (
+        select(Execution.execution_id)
+        .where(Execution.execution_id.like(f"{escaped}%", escape="\\"))
+        .order_by(Execution.execution_id)
+        .limit(limit)
+    )
     with engine.connect() as connection:
         return list(connection.execute(query).scalars())
 
