@@ -6,6 +6,7 @@ import itertools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from recorder.extras import require
 from recorder.model.cassette import Cassette, CassetteError, is_cassette
 from recorder.model.events import ParsedEvent, RejectedLine
 from recorder.model.timestamps import now_us
@@ -27,9 +28,7 @@ from recorder.store.serialize import (
     reject_to_dict,
     status_check_to_dict,
 )
-from recorder.stream.http import LiveResult, Timeouts, api_key_from_env, base_url_from_env, execute_and_record
 from recorder.stream.ingest import STDIN, IngestError, ingest_arriving_chunks, ingest_chunks, open_body, read_head
-from recorder.stream.vellum_api import get_execution_status, submit_actuals
 
 
 if TYPE_CHECKING:
@@ -38,6 +37,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from recorder.analytics import Analytics, Lineage, Timeline
+    from recorder.stream.http import LiveResult, Timeouts
 
 
 class ExecutionNotFound(LookupError):
@@ -89,7 +89,7 @@ class Recorder:
         *,
         api_key: str | None = None,
         base_url: str | None = None,
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts | None = None,
         policy: FlushPolicy | None = None,
         on_parsed: Callable[[ParsedEvent | RejectedLine], None] | None = None,
         on_bytes: Callable[[bytes], None] | None = None,
@@ -98,12 +98,15 @@ class Recorder:
 
         The API key defaults to VELLUM_API_KEY and is sent as a header only, never stored.
         """
+        # HTTP modules are imported on use: reading the store (the CLI's listings) never needs httpx.
+        from recorder.stream.http import Timeouts, api_key_from_env, base_url_from_env, execute_and_record
+
         return execute_and_record(
             self.store,
             request_body,
             api_key=api_key or api_key_from_env(),
             base_url=base_url_from_env(base_url),
-            timeouts=timeouts,
+            timeouts=timeouts or Timeouts(),
             policy=policy,
             on_parsed=on_parsed,
             on_bytes=on_bytes,
@@ -122,6 +125,9 @@ class Recorder:
         Recorded events and the execution's own status are left as they were. First, recordings
         whose recorder died mid-stream (no heartbeat for `abandoned_after_s`) are marked cut.
         """
+        from recorder.stream.http import api_key_from_env, base_url_from_env
+        from recorder.stream.vellum_api import get_execution_status
+
         key, url = api_key or api_key_from_env(), base_url_from_env(base_url)
         mark_abandoned_recordings(self.store.engine, silent_for_s=abandoned_after_s)
         ids = [self.resolve(i) for i in execution_ids] if execution_ids else incomplete_execution_ids(self.store.engine)
@@ -167,6 +173,9 @@ class Recorder:
         base_url: str | None = None,
     ) -> dict[str, Any]:
         """Post feedback on an execution's output and record it beside the execution."""
+        from recorder.stream.http import api_key_from_env, base_url_from_env
+        from recorder.stream.vellum_api import submit_actuals
+
         key, url = api_key or api_key_from_env(), base_url_from_env(base_url)
         execution_id = self.resolve(execution_id)
         actual: dict[str, Any] = {"output_key": output, "output_type": output_type, "timestamp": now_us() / 1_000_000}
@@ -226,7 +235,7 @@ class Recorder:
 
     def executions(self, where: ExecutionFilter = ExecutionFilter(limit=None)) -> pl.DataFrame:
         """Executions as a polars DataFrame (times as UTC datetimes)."""
-        import polars as pl  # imported on use: the CLI's start-up should not pay for it
+        pl = require("polars", "Recorder.executions()")  # on use: a plain install has no polars
 
         rows = self.list_executions(where)
         frame = pl.DataFrame(rows, schema_overrides={"metadata": pl.Object}) if rows else pl.DataFrame()
@@ -283,6 +292,12 @@ class Recorder:
             analytics = self.__dict__["_analytics"] = Analytics(self.store.engine)
         return analytics
 
+    def _fleet(self, purpose: str) -> Analytics:
+        """The analytics, for a fleet question: those run in DuckDB over Arrow (the analytics extra)."""
+        for module in ("duckdb", "polars", "pyarrow"):
+            require(module, purpose)
+        return self.analytics
+
     def timeline(self, execution_id: str) -> Timeline:
         """What happened in one execution and when: its node spans (`.frame()` for polars),
         overhead, concurrency and critical path. Takes an id or a unique prefix."""
@@ -300,22 +315,22 @@ class Recorder:
         release_tag, since, until, status, node, metadata={key: value}."""
         from recorder.analytics import AnalyticsFilter
 
-        return self.analytics.latency(by, AnalyticsFilter.of(**filters), metric=metric)
+        return self._fleet("Recorder.latency()").latency(by, AnalyticsFilter.of(**filters), metric=metric)
 
     def usage(self, by: str | Sequence[str] = "model", **filters: Any) -> pl.DataFrame:
         """Tokens and cost (USD) from PROMPT runs' execution_meta, by node, node_type, model,
         deployment, release_tag or day; the same filters as `latency`."""
         from recorder.analytics import AnalyticsFilter
 
-        return self.analytics.usage(by, AnalyticsFilter.of(**filters))
+        return self._fleet("Recorder.usage()").usage(by, AnalyticsFilter.of(**filters))
 
     def compare(self, deployment: str, baseline: str, candidate: str, *, metric: str = "duration") -> pl.DataFrame:
         """Release tag `candidate` against `baseline` of one deployment, node by node (the
         regression question): counts, p50/p90/p99 of each, delta and ratio, worst first."""
-        return self.analytics.compare(deployment, baseline, candidate, metric=metric)
+        return self._fleet("Recorder.compare()").compare(deployment, baseline, candidate, metric=metric)
 
     def sql(self, query: str, params: Sequence[Any] | None = None, *, allow_files: bool = False) -> pl.DataFrame:
         """Ad-hoc DuckDB SQL (`?` parameters) over the views executions, events and node_spans.
         Without `allow_files` the query cannot touch files or the network (read_text, COPY ... TO,
         ATTACH) nor install or load extensions."""
-        return self.analytics.sql(query, params, allow_files=allow_files)
+        return self._fleet("Recorder.sql()").sql(query, params, allow_files=allow_files)
