@@ -3,7 +3,7 @@
 Two kinds of read, chosen by size:
 
 - Point lookups (one execution's events, one lineage family) are indexed SQLAlchemy Core queries:
-  the events primary key (execution_id, position), the executions primary key and the index on
+  the events primary key (execution_id, seq), the executions primary key and the index on
   previous_execution_id. They cost milliseconds whatever the store's size.
 - Fleet reads pull narrow columns into Arrow, which DuckDB then queries; recorder.analytics.fleet
   keeps what was pulled and later pulls only the executions whose events changed.
@@ -84,15 +84,21 @@ def execution_row(engine: Engine, execution_id: str) -> ExecutionRow | None:
     return None if row is None else ExecutionRow(*row)
 
 
+# Analytics' `position` is an event's place in its execution's stream (`events.seq`). The line
+# position is not: events of one execution stored from differently framed bodies (a longer copy, other
+# blank lines) have line positions that do not compare.
+STREAM_ORDER = Event.seq.label("position")
+
+
 def execution_events(engine: Engine, execution_id: str) -> list[EventRow]:
     """One execution's events in stream order: a range scan of the events primary key."""
     query = (
         select(
-            Event.position, Event.type, Event.state, Event.ts_us, Event.received_at_us, Event.node_id,
+            STREAM_ORDER, Event.type, Event.state, Event.ts_us, Event.received_at_us, Event.node_id,
             Event.node_result_id, Event.node_type, Event.source_execution_id, Event.raw,
         )
         .where(Event.execution_id == execution_id)
-        .order_by(Event.position)
+        .order_by(Event.seq)
     )
     with engine.connect() as connection:
         return [EventRow(*row) for row in connection.execute(query)]
@@ -277,7 +283,7 @@ def _events_select() -> Select:
     )
     return select(
         Event.execution_id,
-        Event.position,
+        STREAM_ORDER,
         Event.type,
         Event.state,
         Event.ts_us,
