@@ -6,10 +6,21 @@ any depth (a `metadata` object nests freely), is taken out before it can reach t
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from recorder.model.cassette import REDACTED
+from recorder.model.events import (
+    MAX_EXTERNAL_ID_LENGTH,
+    MAX_ID_LENGTH,
+    MAX_INDEXED_DEPTH,
+    indexable_id,
+    indexable_json,
+    is_indexable_json,
+    is_indexable_text,
+)
 
 # Compared with `-` and `_` removed and lower-cased: `api_key`, `X-API-KEY` and `apiKey` are one name.
 _SECRET_KEYS = frozenset(
@@ -50,15 +61,18 @@ class RecordedRequest:
             return None
         if not isinstance(body, dict):
             raise ValueError("a request body must be a JSON object")
-        return cls(strip_secrets(body))
+        body = strip_secrets(body)
+        return cls(body if is_indexable_json(body) else storable_json(body))
 
-    def _text(self, key: str) -> str | None:
+    # The fields below are copied into indexed columns: a value no column can hold on both engines
+    # (too long for its index, NUL, a lone surrogate) is left out there, as for event lines.
+    def _text(self, key: str, max_length: int = MAX_EXTERNAL_ID_LENGTH) -> str | None:
         value = self.body.get(key)
-        return value if isinstance(value, str) and value else None
+        return indexable_id(value, max_length) if value else None
 
     @property
     def workflow_deployment_id(self) -> str | None:
-        return self._text("workflow_deployment_id")
+        return self._text("workflow_deployment_id", MAX_ID_LENGTH)
 
     @property
     def workflow_deployment_name(self) -> str | None:
@@ -74,15 +88,39 @@ class RecordedRequest:
 
     @property
     def previous_execution_id(self) -> str | None:
-        return self._text("previous_execution_id")
+        return self._text("previous_execution_id", MAX_ID_LENGTH)
 
     @property
     def metadata(self) -> Any:
-        return self.body.get("metadata")
+        return indexable_json(self.body.get("metadata"))
 
     @property
     def inputs(self) -> Any:
-        return self.body.get("inputs")
+        return indexable_json(self.body.get("inputs"))
+
+
+def storable_json(value: Any, depth: int = 1) -> Any:
+    """A copy of a request body that every engine's JSON column takes and reads back equal.
+
+    Unlike a streamed line, the request has no verbatim copy elsewhere, so what PostgreSQL's JSONB
+    would refuse is written out instead of dropped: a string holding NUL or a lone surrogate as
+    its escaped JSON text, NaN and infinities as the names JSON gives them, and anything nested
+    beyond MAX_INDEXED_DEPTH as a marker (the caller's own file still has it).
+    """
+    if isinstance(value, str):
+        return value if is_indexable_text(value) else json.dumps(value)[1:-1]
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, (dict, list)) and depth > MAX_INDEXED_DEPTH:
+        return UNSTORABLE_DEPTH
+    if isinstance(value, dict):
+        return {storable_json(key, depth): storable_json(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list):
+        return [storable_json(item, depth + 1) for item in value]
+    return value
+
+
+UNSTORABLE_DEPTH = f"[nested deeper than {MAX_INDEXED_DEPTH} levels: not stored]"
 
 
 def infer_inputs(values: dict[str, Any]) -> list[dict[str, Any]]:
