@@ -179,3 +179,12 @@ def test_one_bad_line_in_a_batch_of_two_thousand_loses_nothing(store: Store) -> 
     assert (result.outcome, result.events_stored, result.rejects) == ("complete", 2_003, 0)
     assert store.execution(EXEC).event_count == 2_003
     assert export_cassette(store, EXEC).body() == body_of(lines)
+
+
+def test_show_prints_recorded_outputs_as_their_exact_json(store_url: str) -> None:
+    lines = [workflow_line("INITIATED"), outputs_line(f'{{"big": {BIG}, "note": "[/INST] [bold]"}}')]
+    with Store(store_url) as store:
+        ingest_chunks(store, [body_of(lines)], source="test")
+    shown = CliRunner().invoke(cli, ["--db", store_url, "show", EXEC])
+    assert shown.exit_code == 0, shown.output
+    assert f'"big": {BIG}' in shown.stdout and '"note": "[/INST] [bold]"' in shown.stdout

@@ -141,6 +141,17 @@ def show(context: CliContext, execution_id: str, as_json: bool) -> None:
     _print_audit(audit)
 
 
+def _document(value: Any) -> Any:
+    """A recorded JSON value as its exact JSON text: a 30-digit integer, 1e400 or half an emoji
+    show as recorded, and wire text is never read as rich markup."""
+    import orjson
+    from rich.text import Text
+
+    from recorder.store.serialize import json_ready
+
+    return Text(orjson.dumps(json_ready(value), option=orjson.OPT_INDENT_2).decode())
+
+
 def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f} ms"
 
@@ -150,7 +161,6 @@ def _print_audit(audit: dict[str, Any]) -> None:
     before it meets rich markup (an error message may well contain `[/INST]`)."""
     from rich.markup import escape
     from rich.panel import Panel
-    from rich.pretty import Pretty
 
     def text(value: Any, missing: str = "-") -> str:
         return escape(missing if value is None or value == "" else str(value))
@@ -166,10 +176,9 @@ def _print_audit(audit: dict[str, Any]) -> None:
     if audit["error"]:
         lines.append(f"[red]error {text(audit['error']['code'])}: {text(audit['error']['message'])}[/red]")
     stdout.print(Panel("\n".join(lines), expand=False))
-    if audit["metadata"] is not None:
-        stdout.print("[bold]metadata[/bold]", Pretty(audit["metadata"]))
-    stdout.print("[bold]inputs[/bold]", Pretty(audit["inputs"]))
-    stdout.print("[bold]outputs[/bold]", Pretty(audit["outputs"]))
+    for name in ("metadata", "inputs", "outputs"):
+        if name != "metadata" or audit[name] is not None:
+            stdout.print(f"[bold]{name}[/bold]", _document(audit[name]))
     table = Table(title="events in stream order", title_justify="left")
     for header in ("#", "ts", "type", "state", "node type", "node run", "source exec", "flags"):
         table.add_column(header, no_wrap=True)
