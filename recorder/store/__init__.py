@@ -6,8 +6,9 @@ CLI's `--help` does) costs no SQLAlchemy import.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from recorder.lazy import lazy_attributes
 
 from recorder.store.errors import ForeignDatabase, NoStore, SchemaOutOfDate, StoreError, StoreUnavailable
 from recorder.store.urls import DEFAULT_URL, URL_ENV
@@ -52,9 +53,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'recorder.store' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -3,7 +3,9 @@ into the store."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from recorder.lazy import lazy_attributes
 
 __all__ = ["AsyncRecordingTransport", "RecordingTransport", "ingest_chunks", "ingest_path", "instrument", "read_request_file"]
 
@@ -22,9 +24,4 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'recorder.stream' has no attribute {name!r}")
-    import importlib
-
-    return getattr(importlib.import_module(_LAZY[name]), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
