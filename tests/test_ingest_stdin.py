@@ -13,6 +13,7 @@ from sqlalchemy import create_engine, text
 
 from recorder.replay.export import export_cassette
 from recorder.store import Store
+from tests.test_record_live import _count_events as count_events
 
 EXEC = "57d1e000-0000-4000-8000-00000000000a"
 
@@ -22,17 +23,6 @@ def event(state: str, index: int, event_type: str = "NODE") -> bytes:
     if event_type == "NODE":
         data.update(node_id="n1", node_result_id=f"r{index}", data=None)
     return json.dumps({"execution_id": EXEC, "type": event_type, "data": data}).encode() + b"\n"
-
-
-def count_events(store_url: str) -> int:
-    engine = create_engine(store_url)
-    try:
-        with engine.connect() as connection:
-            return connection.execute(text("SELECT count(*) FROM events")).scalar_one()
-    except Exception:  # noqa: BLE001 - the schema may not exist yet while the recorder starts
-        return 0
-    finally:
-        engine.dispose()
 
 
 def wait_for_events(store_url: str, at_least: int, within_s: float) -> int:
