@@ -38,6 +38,7 @@ DEMO_CONCURRENCY = 4
 def demo(context: CliContext, count: int, seed: int, speed: float, report_path: str, as_json: bool) -> None:
     """Record a synthetic workload live: several deployments and release tags, parallel branches,
     streaming prompts, subworkflows and maps, failures, previous_execution_id chains, metadata."""
+    from rich.markup import escape
     from recorder.store import FlushPolicy
     from recorder.stream.http import Timeouts
 
@@ -92,7 +93,7 @@ def demo(context: CliContext, count: int, seed: int, speed: float, report_path: 
     if report_path:
         stdout.print(f"\n[bold]Audit report:[/bold] {summary['report']}  (open it in a browser; it needs no network)")
     elif report_hint:
-        stdout.print(f"\n[dim]The HTML audit report needs the charts: {report_hint}[/dim]")
+        stdout.print(f"\n[dim]The HTML audit report needs the charts: {escape(report_hint)}[/dim]")
     stdout.print("\nNext, try:")
     for line in (
         "recorder executions --status REJECTED",
