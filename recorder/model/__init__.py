@@ -1,11 +1,19 @@
 """The wire format as data: splitting a response body into lines and reading each line.
 
-Nothing here touches a database or the network, so every other stage can depend on it.
+Nothing here touches a database or the network, so every other stage can depend on it. The names
+below load on first use: `recorder.model.timestamps` (the CLI's option parsing) needs no JSON parser.
 """
 
-from recorder.model.events import ParsedEvent, RejectedLine, parse_line
-from recorder.model.lines import LineSplitter, RawLine, split_body
-from recorder.model.request import RecordedRequest
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from recorder.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from recorder.model.events import ParsedEvent, RejectedLine, parse_line
+    from recorder.model.lines import LineSplitter, RawLine, split_body
+    from recorder.model.request import RecordedRequest
 
 __all__ = [
     "LineSplitter",
@@ -16,3 +24,15 @@ __all__ = [
     "parse_line",
     "split_body",
 ]
+
+_LAZY = {
+    "ParsedEvent": "recorder.model.events",
+    "RejectedLine": "recorder.model.events",
+    "parse_line": "recorder.model.events",
+    "LineSplitter": "recorder.model.lines",
+    "RawLine": "recorder.model.lines",
+    "split_body": "recorder.model.lines",
+    "RecordedRequest": "recorder.model.request",
+}
+
+__getattr__ = lazy_attributes(__name__, _LAZY)

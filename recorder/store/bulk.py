@@ -25,7 +25,6 @@ from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from recorder.store.schema import Event
 
@@ -75,7 +74,11 @@ def insert_ignore(connection: Connection, table: Table, rows: Sequence[dict[str,
     if not rows:
         return 0
     dialect = connection.dialect.name
+    # Each engine's INSERT construct is imported with its engine: SQLAlchemy's PostgreSQL dialect
+    # pulls in asyncio, which a SQLite user's every command would otherwise pay for.
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         statement = postgresql.insert(table).on_conflict_do_nothing()
         if not count:
             connection.execute(statement, list(rows))
@@ -83,6 +86,8 @@ def insert_ignore(connection: Connection, table: Table, rows: Sequence[dict[str,
         # psycopg's executemany reports no rowcount; RETURNING yields exactly the inserted rows.
         return len(connection.execute(statement.returning(*table.primary_key.columns), list(rows)).all())
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         statement = sqlite.insert(table).on_conflict_do_nothing()
         return max(connection.execute(statement, list(rows)).rowcount, 0)
     raise NotImplementedError(f"unsupported database engine: {dialect}")
