@@ -20,6 +20,10 @@ from sqlalchemy.engine import make_url
 from recorder.store import Store
 from recorder.store.schema import Base
 
+# The CLI sizes its output to COLUMNS when not on a terminal (pytest-xdist workers set 80): one
+# width for every test, so an assertion never depends on where a long message wraps.
+os.environ["COLUMNS"] = "200"
+
 POSTGRES_URL = os.environ.get("RECORDER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("RECORDER_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")

@@ -7,7 +7,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder.model.events import ParsedEvent, RejectedLine, parse_line
+from recorder.model.events import ParsedEvent, RejectedLine, indexable_id, is_indexable_text, parse_line
 from recorder.model.lines import split_body
 
 json_values = st.recursive(
@@ -76,7 +76,13 @@ def test_arbitrary_json_lines_are_each_an_event_or_a_reject(values: list) -> Non
 def test_envelope_like_objects_become_events_exactly_when_they_name_execution_and_type(values: list[dict]) -> None:
     for value in values:
         parsed = parse_line(split_body(json.dumps(value, ensure_ascii=False).encode())[0])
-        well_formed = isinstance(value.get("execution_id"), str) and value["execution_id"] and isinstance(value.get("type"), str) and value["type"]
+        # Named, and indexable: an execution_id or type no key column can hold (NUL, a lone
+        # surrogate, an execution_id over 128 characters) makes the line a reject instead.
+        execution_id, event_type = value.get("execution_id"), value.get("type")
+        well_formed = (
+            isinstance(execution_id, str) and bool(execution_id) and indexable_id(execution_id) is not None
+            and isinstance(event_type, str) and bool(event_type) and is_indexable_text(event_type)
+        )
         assert isinstance(parsed, ParsedEvent) == bool(well_formed)
         if isinstance(parsed, ParsedEvent):
             assert parsed.raw == json.dumps(value, ensure_ascii=False)
