@@ -1,5 +1,5 @@
 """`python -m recorder.cli` runs the command line (handy where the console script is not on PATH)."""
 
-from recorder.cli.main import cli
+from recorder.cli.main import run
 
-cli(prog_name="recorder")
+run()

@@ -8,6 +8,7 @@ inside their functions, for the same reason: starting the CLI costs only click a
 
 from __future__ import annotations
 
+import gc
 import importlib
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -151,3 +152,17 @@ def cli(ctx: click.Context, url: str | None) -> None:
     entry = COMMANDS.get(ctx.invoked_subcommand or "")
     ctx.obj = CliContext(url, creates_schema=entry is not None and entry.records)
     ctx.call_on_close(ctx.obj.close)
+
+
+def run() -> None:
+    """The `recorder` console script: the command, then a quick exit.
+
+    The process ends right after the command, so the interpreter's last garbage collection would
+    only walk SQLAlchemy's object graph to free what the operating system frees anyway: a third
+    of a short command's wall time. Frozen objects are left out of that walk. (The store is
+    closed by then: `CliContext.close` runs when the command's context closes.)
+    """
+    try:
+        cli(prog_name="recorder")
+    finally:
+        gc.freeze()
