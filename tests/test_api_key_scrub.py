@@ -76,6 +76,7 @@ class EchoingVellum:
         self.lines = lines
         self.stream_status = 200
         self.status_code = 200
+        self.error_padding = 0  # bytes before the key in the error body
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _echo_handler(self))
         self._httpd.daemon_threads = True
 
@@ -120,7 +121,8 @@ def _echo_handler(server: EchoingVellum) -> type[BaseHTTPRequestHandler]:
 
         def _error_body(self) -> bytes:
             forms = echoed_forms(self._key())
-            return ('{"detail": "Invalid API key: %s", "hint": "%s", "debug": "%s"}' % (forms["raw"], forms["slash"], forms["upper_hex"])).encode()
+            padding = "x" * server.error_padding
+            return ('{"detail": "%sInvalid API key: %s", "hint": "%s", "debug": "%s"}' % (padding, forms["raw"], forms["slash"], forms["upper_hex"])).encode()
 
         def do_GET(self) -> None:  # noqa: N802 - stdlib naming
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -265,6 +267,25 @@ def test_a_rejected_actual_is_stored_and_printed_without_the_key(store_url: str,
     assert result.exit_code == 1 and "HTTP 403" in result.output and REDACTED in result.output
     assert_no_key(result.output)
     assert_no_key(store_dump(store_url))
+
+
+# The error body is kept up to 64 KiB: a key that starts just before the cut must not leave its prefix.
+STRADDLING_PADDING = 64 * 1024 - len('{"detail": "Invalid API key: ') - 6
+
+
+def test_a_key_straddling_the_error_body_limit_leaves_no_prefix_when_recording(store_url: str, server: EchoingVellum) -> None:
+    server.stream_status, server.error_padding = 401, STRADDLING_PADDING
+    result = invoke(store_url, "record", *REQUEST_ARGS, "--base-url", server.base_url)
+    assert result.exit_code == 3, result.output
+    assert API_KEY[:6] not in only_recording(store_url).error
+
+
+def test_a_key_straddling_the_error_body_limit_leaves_no_prefix_inside_an_application(store: Store, store_url: str, server: EchoingVellum) -> None:
+    server.stream_status, server.error_padding = 401, STRADDLING_PADDING
+    transport = RecordingTransport(store)
+    stream_through(transport, server.base_url, API_KEY)
+    assert transport.wait(15.0)
+    assert API_KEY[:6] not in only_recording(store_url).error
 
 
 # -- inside an application, and the pytest plugin's capture ------------------------------------------------

@@ -26,6 +26,9 @@ BASE_URL_ENV = "VELLUM_PREDICT_URL"
 API_KEY_ENV = "VELLUM_API_KEY"
 STREAM_PATH = "/v1/execute-workflow-stream"
 ERROR_BODY_LIMIT = 64 * 1024
+# An error body is read this far past the limit before it is scrubbed and cut, so a key that starts
+# before the cut is found whole (even written with every character JSON-escaped) and leaves no prefix.
+ERROR_BODY_READ = ERROR_BODY_LIMIT + 8 * 1024
 
 
 class MissingApiKey(RuntimeError):
@@ -132,14 +135,21 @@ def execute_and_record(
         raise
 
 
+def scrubbed_error_body(body: bytes, secrets: SecretScrubber | None) -> str:
+    """The first ERROR_BODY_LIMIT bytes of an error body (read up to ERROR_BODY_READ), as text,
+    scrubbed before the cut so that a key straddling it leaves no prefix."""
+    if secrets is not None:
+        body = secrets.data(body)
+    return body[:ERROR_BODY_LIMIT].decode("utf-8", errors="replace")
+
+
 def _http_error(sink: StreamSink, url: str, response: httpx.Response, secrets: SecretScrubber) -> LiveResult:
     body = b""
     for chunk in response.iter_bytes():
         body += chunk
-        if len(body) >= ERROR_BODY_LIMIT:
+        if len(body) >= ERROR_BODY_READ:
             break
-    # Scrubbed before it is cut to the limit, so that a key straddling the cut leaves no prefix.
-    text = secrets.data(body)[:ERROR_BODY_LIMIT].decode("utf-8", errors="replace")
+    text = scrubbed_error_body(body, secrets)
     reason = response.reason_phrase or "error"
     one_line = " ".join(text.split())
     message = f"HTTP {response.status_code} {reason} from {url}: {one_line[:300] or '(empty body)'}"

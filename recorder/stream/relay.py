@@ -26,7 +26,7 @@ import httpx
 
 from recorder.model.secrets import SecretScrubber
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
-from recorder.stream.http import ERROR_BODY_LIMIT, describe_failure
+from recorder.stream.http import ERROR_BODY_READ, describe_failure, scrubbed_error_body
 from recorder.stream.sink import SinkFailed, StreamSink
 
 logger = logging.getLogger("recorder")
@@ -157,7 +157,7 @@ class StreamRelay:
         if head is None:
             return sink.close(ending.outcome, error=f"{self._source}: {ending.reason}")
         if not head.success:
-            text = body.error_body.decode("utf-8", errors="replace")
+            text = scrubbed_error_body(body.error_body, self._secrets)
             return sink.close(Outcome.HTTP_ERROR, http_status=head.status, error=f"HTTP {head.status} {head.reason or 'error'}: {text}")
         if body.undecodable is not None:
             encoding = head.headers.get("content-encoding")
@@ -215,8 +215,8 @@ class _BodyCopy:
     def _keep(self, data: bytes) -> None:
         if self._success:
             self._sink.feed(data)
-        elif len(self.error_body) < ERROR_BODY_LIMIT:
-            self.error_body = (self.error_body + data)[:ERROR_BODY_LIMIT]
+        elif len(self.error_body) < ERROR_BODY_READ:
+            self.error_body = (self.error_body + data)[:ERROR_BODY_READ]
 
 
 class RelayGroup:
