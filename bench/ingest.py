@@ -146,6 +146,7 @@ def iter_row_batches(
     is not an event would be a reject; the workload has none, so meeting one is an error.
     """
     rows: list[tuple[Any, ...]] = []
+    next_seq: dict[str, int] = {}  # each event's number within its execution, as the writer counts
     lines_seen = 0
     received_at_us = now_us()
     with open(body_path, "rb") as handle:
@@ -158,7 +159,9 @@ def iter_row_batches(
                 raise RuntimeError(f"line {line.position} of the workload is a reject: {parsed.reason}")
             if observe is not None:
                 observe(parsed)
-            rows.append(_event_row(parsed, recording_id, received_at_us))
+            seq = next_seq.get(parsed.execution_id, 0)
+            next_seq[parsed.execution_id] = seq + 1
+            rows.append(_event_row(parsed, recording_id, received_at_us, seq))
             if len(rows) >= batch_size:
                 yield rows, lines_seen
                 rows = []
