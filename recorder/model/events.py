@@ -93,7 +93,7 @@ def parse_line(line: RawLine) -> ParsedEvent | RejectedLine | None:
     if "\x00" in text:
         return _reject(line, "contains a NUL byte, which is never valid JSON")
     try:
-        body = load_json(text)
+        body = load_json(text, line.data)
     except ValueError as exc:
         prefix = "" if line.terminated else "last line cut before its end: "
         return RejectedLine(line.position, f"{prefix}not JSON ({exc})", text)
@@ -113,19 +113,21 @@ def parse_line(line: RawLine) -> ParsedEvent | RejectedLine | None:
     return _event(line.position, execution_id, event_type, body, text)
 
 
-def load_json(text: str) -> Any:
+def load_json(text: str, utf8: bytes | None = None) -> Any:
     """Parse JSON exactly, or raise ValueError (never RecursionError, whatever the nesting).
 
     orjson is several times faster; json accepts the rare valid-but-odd input orjson refuses (lone
     surrogate escapes, NaN, 1e400) and keeps integers beyond 64 bits exact where orjson would
-    turn them into floats.
+    turn them into floats. `utf8`, the text's own bytes when the caller has them (a received
+    line), spares encoding it again for the two byte scans below.
     """
-    if _nesting_depth(text) > MAX_PARSE_DEPTH:
+    data = utf8 if utf8 is not None else text.encode("utf-8", "surrogatepass")
+    if _nesting_depth(text, data) > MAX_PARSE_DEPTH:
         raise ValueError(f"nested deeper than {MAX_PARSE_DEPTH} levels")
     try:
-        if _LONG_DIGIT_RUN not in text.encode("utf-8", "surrogatepass").translate(_DIGITS_ONLY):
+        if _LONG_DIGIT_RUN not in data.translate(_DIGITS_ONLY):
             try:
-                return orjson.loads(text)
+                return orjson.loads(data)
             except orjson.JSONDecodeError:
                 pass
         return json.loads(text)
@@ -133,9 +135,9 @@ def load_json(text: str) -> Any:
         raise ValueError("nested too deeply to read") from None
 
 
-def _nesting_depth(text: str) -> int:
+def _nesting_depth(text: str, data: bytes) -> int:
     """How deep brackets nest outside strings (a bound is enough when there are few brackets)."""
-    if text.count("[") + text.count("{") <= MAX_PARSE_DEPTH:
+    if data.count(b"[") + data.count(b"{") <= MAX_PARSE_DEPTH:
         return 0
     depth = deepest = 0
     for match in _BRACKET.finditer(_STRING.sub("", text)):
