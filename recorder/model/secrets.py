@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, AnyStr
 
 from recorder.model.cassette import REDACTED
+from recorder.model.lines import LineSplitter
 
 MIN_SECRET_LENGTH = 8
 _SHORT_ESCAPES = {'"': '"', "\\": "\\\\", "/": "/", "\b": "b", "\f": "f", "\n": "n", "\r": "r", "\t": "t"}
@@ -110,23 +111,20 @@ class ScrubbedLines:
     def __init__(self, write: Callable[[bytes], None], scrubber: SecretScrubber) -> None:
         self._write = write
         self._scrubber = scrubber
-        self._pending = b""
+        self._splitter = LineSplitter()
 
     def feed(self, chunk: bytes) -> None:
         if not self._scrubber:
             self._write(chunk)
             return
-        self._pending += chunk
-        cut = self._pending.rfind(b"\n")
-        if cut < 0:
-            return
-        complete, self._pending = self._pending[: cut + 1], self._pending[cut + 1 :]
-        self._write(b"\n".join(self._scrubber.data(line) for line in complete.split(b"\n")))
+        lines = self._splitter.feed(chunk)
+        if lines:
+            self._write(b"".join(self._scrubber.data(line.data) + b"\n" for line in lines))
 
     def finish(self) -> None:
-        if self._pending:
-            pending, self._pending = self._pending, b""
-            self._write(self._scrubber.data(pending))
+        last = self._splitter.finish()
+        if last is not None:
+            self._write(self._scrubber.data(last.data))
 
 
 def _any_escaping(secret: str) -> str:
