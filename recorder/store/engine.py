@@ -223,23 +223,34 @@ def schema_lock(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-def _run_alembic(connection: Connection, action: str, revision: str) -> None:
+def _alembic_upgrade(connection: Connection, revision: str = "head") -> None:
     from alembic import command
 
+    command.upgrade(_alembic_config_on(connection), revision)
+
+
+def _alembic_downgrade(connection: Connection, revision: str) -> None:
+    from alembic import command
+
+    command.downgrade(_alembic_config_on(connection), revision)
+
+
+def _alembic_config_on(connection: Connection) -> Config:
+    """Alembic's configuration, running on `connection` (in the caller's transaction and lock)."""
     config = alembic_config()
     config.attributes["connection"] = connection
-    getattr(command, action)(config, revision)
+    return config
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Run the migrations up to `revision` (what `alembic upgrade` does), under the schema lock."""
     with _opening(engine), schema_lock(engine) as connection:
-        _run_alembic(connection, "upgrade", revision)
+        _alembic_upgrade(connection, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     with _opening(engine), schema_lock(engine) as connection:
-        _run_alembic(connection, "downgrade", revision)
+        _alembic_downgrade(connection, revision)
 
 
 def ensure_schema(engine: Engine, *, create: bool = True, allow_other_tables: bool = False) -> None:
@@ -264,7 +275,7 @@ def ensure_schema(engine: Engine, *, create: bool = True, allow_other_tables: bo
                 contents = _contents(connection)
                 if contents.revision is None:
                     _refuse_to_create(url, contents, allow_other_tables)
-                    _run_alembic(connection, "upgrade", "head")
+                    _alembic_upgrade(connection)
                     return
         if contents.revision is None:
             if contents.recorder_tables:
@@ -300,7 +311,7 @@ def migrate(engine: Engine, *, allow_other_tables: bool = False) -> tuple[str | 
         elif before not in known_revisions():
             raise _unknown_revision(url, before)
         if before != SCHEMA_REVISION:
-            _run_alembic(connection, "upgrade", "head")
+            _alembic_upgrade(connection)
         return before, _contents(connection).revision
 
 
