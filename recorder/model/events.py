@@ -152,13 +152,14 @@ def is_indexable_text(value: str) -> bool:
     return _why_not_indexable(value) is None
 
 
-def indexable_id(value: Any, max_length: int = MAX_ID_LENGTH) -> str | None:
+def indexable_id(value: Any, max_length: int | None = MAX_ID_LENGTH) -> str | None:
     """The id as the store can index it, or None."""
     return value if isinstance(value, str) and _why_not_indexable(value, max_length) is None else None
 
 
 def indexable_text(value: Any) -> str | None:
-    return value if isinstance(value, str) and is_indexable_text(value) else None
+    """Free text (an error message) as a text column can hold it, at any length, or None."""
+    return indexable_id(value, max_length=None)
 
 
 def is_indexable_json(value: Any) -> bool:
