@@ -44,15 +44,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from recorder.model.endpoints import EXECUTE_PATH, STATUS_PATH, STREAM_PATH  # noqa: F401 (replay names them through here)
 from recorder.model.timestamps import TimestampError, parse_ts_us, us_to_iso
 
 FORMAT = "vellum-workflow-cassette"
 VERSION = 1
 SUFFIX = ".cassette.json"
 
-STREAM_PATH = "/v1/execute-workflow-stream"
-EXECUTE_PATH = "/v1/execute-workflow"
-STATUS_PATH = "/v1/workflows/executions/{execution_id}/status"
 
 NDJSON = "application/x-ndjson"
 REDACTED = "[REDACTED]"
