@@ -4,6 +4,8 @@ A value outside these sets is not an error: Vellum adds node types and states ov
 stores such events and flags them, so a reader can find schema drift with one query.
 """
 
+from enum import StrEnum
+
 EVENT_TYPES = frozenset({"WORKFLOW", "NODE"})
 
 WORKFLOW_STATES = frozenset({"INITIATED", "STREAMING", "FULFILLED", "REJECTED", "PENDING"})
@@ -64,3 +66,15 @@ class Flag:
     # A value the store cannot index as it is (NUL, a lone surrogate, NaN, an id too long, ...):
     # its column is NULL and the verbatim line keeps it.
     UNINDEXABLE = "unindexable"
+
+
+class Outcome(StrEnum):
+    """How a recorded exchange ended: `recordings.outcome` in the store and `response.outcome` in a
+    cassette. Members are strings, so they compare, store and serialise as their values."""
+
+    IN_PROGRESS = "in_progress"
+    COMPLETE = "complete"
+    CUT = "cut"
+    HTTP_ERROR = "http_error"
+    CONNECTION_ERROR = "connection_error"
+    INTERRUPTED = "interrupted"

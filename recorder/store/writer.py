@@ -21,23 +21,13 @@ from recorder.model.facts import ExecutionFacts
 from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
 from recorder.model.timestamps import now_us
+from recorder.model.vocabulary import Outcome
 from recorder.store.bulk import EXECUTION_ID, POSITION, RAW, RECEIVED_AT_US, SEQ, insert_events, insert_ignore
 from recorder.store.executions import sync_executions
 from recorder.store.schema import Event, Execution, Recording, Reject
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
-
-
-class Outcome:
-    """How a recording ended (`recordings.outcome`)."""
-
-    IN_PROGRESS = "in_progress"
-    COMPLETE = "complete"
-    CUT = "cut"
-    HTTP_ERROR = "http_error"
-    CONNECTION_ERROR = "connection_error"
-    INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True, slots=True)
