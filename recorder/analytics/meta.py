@@ -1,4 +1,4 @@
-"""`execution_meta` of a fulfilled PROMPT run (SCHEMA.md B.6): model, tokens and cost.
+"""`execution_meta` of a fulfilled PROMPT run (docs/wire-format.md B.6): model, tokens and cost.
 
 The fleet reads the same fields with DuckDB's JSON functions (recorder.analytics.sql.DERIVE_SPANS);
 this is the per-execution reading, for lineage aggregates.

@@ -1,7 +1,7 @@
 """A deterministic, production-looking workload of Vellum ``execute-workflow-stream`` responses.
 
 Why: ``recorder demo``, the tests and the benchmarks need realistic streams without a Vellum account. Every
-line follows ``SCHEMA.md`` in the "full" wire style (nulls written, keys in the samples' order), so what the
+line follows docs/wire-format.md in the "full" wire style (nulls written, keys in the samples' order), so what the
 recorder handles here it handles in production: four deployments with stable DAGs (node ids are uuid5 of
 deployment/node, as a server keeps them), two release tags each (the second is slower on one node, so a release
 comparison shows a regression), streaming prompts mirrored as WORKFLOW output deltas, parallel branches whose

@@ -1,4 +1,4 @@
-"""The closed sets of the wire format (SCHEMA.md, sections B.1 to B.7).
+"""The closed sets of the wire format (docs/wire-format.md, sections B.1 to B.7).
 
 A value outside these sets is not an error: Vellum adds node types and states over time. The parser
 stores such events and flags them, so a reader can find schema drift with one query.

@@ -1,4 +1,4 @@
-"""What the non-stream endpoints answer about a recorded stream (SCHEMA.md, section C).
+"""What the non-stream endpoints answer about a recorded stream (docs/wire-format.md, section C).
 
 `POST /v1/execute-workflow` returns the execution's terminal WORKFLOW event; `GET
 /v1/workflows/executions/{id}/status` its status, final outputs by name and error. Both are read
