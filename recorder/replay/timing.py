@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-INSTANT, RECORDED = "instant", "recorded"
+from recorder.replay.vocabulary import TimingMode
+
+INSTANT, RECORDED = TimingMode.INSTANT, TimingMode.RECORDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,12 +14,13 @@ class Timing:
     """`instant`: every line as fast as the connection takes it. `recorded`: each line when it
     arrived in the recording, measured from the request, divided by `speed` (2.0: twice as fast)."""
 
-    mode: str = INSTANT
+    mode: TimingMode = INSTANT
     speed: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.mode not in (INSTANT, RECORDED):
-            raise ValueError(f"timing must be {INSTANT!r} or {RECORDED!r}, not {self.mode!r}")
+        if self.mode not in TimingMode.__members__.values():
+            raise ValueError(f"timing must be {INSTANT.value!r} or {RECORDED.value!r}, not {self.mode!r}")
+        object.__setattr__(self, "mode", TimingMode(self.mode))
         if not self.speed > 0:
             raise ValueError(f"speed must be above 0, not {self.speed!r}")
 
