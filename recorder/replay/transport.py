@@ -27,9 +27,10 @@ from recorder.replay.library import CassetteLibrary, FolderLibrary, Library
 from recorder.replay.matching import MatchRule
 from recorder.replay.responder import Answer, Responder, is_replayed
 from recorder.replay.timing import Timing
+from recorder.replay.vocabulary import OnNoMatch, choices
 
 CUT_MESSAGE = "peer closed connection without sending complete message body (incomplete chunked read)"
-RAISE, RESPOND = "raise", "respond"
+RAISE, RESPOND = OnNoMatch.RAISE, OnNoMatch.RESPOND
 
 
 class NotReplayed(RuntimeError):
@@ -54,12 +55,12 @@ class _ReplayBase:
         *,
         match: MatchRule = MatchRule(),
         timing: Timing = Timing(),
-        on_no_match: str = RAISE,
+        on_no_match: OnNoMatch = RAISE,
     ) -> None:
-        if on_no_match not in (RAISE, RESPOND):
-            raise ValueError(f"on_no_match must be {RAISE!r} or {RESPOND!r}")
+        if on_no_match not in choices(OnNoMatch):
+            raise ValueError(f"on_no_match must be {RAISE.value!r} or {RESPOND.value!r}")
         self.responder = Responder(open_library(cassettes), match=match, timing=timing)
-        self.on_no_match = on_no_match
+        self.on_no_match = OnNoMatch(on_no_match)
 
     @property
     def library(self) -> Library:
