@@ -83,10 +83,12 @@ def holds_redacted(value: Any) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Reading:
-    """One field of one request. `whole` is the field as one value; `parts`, when the field is
-    compared part by part (the inputs by name, the deployment by name and id), each part."""
+    """One field of one request: its value as the request holds it (what a message shows), and
+    either its canonical `form` or, for a field compared part by part (the inputs by name, the
+    deployment by name and id), its `parts`."""
 
-    whole: Part
+    value: Shown
+    form: Hashable = None
     parts: Mapping[str, Part] | None = None
 
 
@@ -109,11 +111,10 @@ class FieldMatcher:
             assert asked.parts is not None and recorded.parts is not None
             if any(name in recorded.parts and part[0] == recorded.parts[name][0] for name, part in asked.parts.items()):
                 return self.weight, {}
-            return 0.0, {self.name.value: (asked.whole[1], recorded.whole[1])}
+            return 0.0, {self.name.value: (asked.value, recorded.value)}
         if asked.parts is None or recorded.parts is None:
-            if asked.whole[0] == recorded.whole[0]:
-                return self.weight, {}
-            return 0.0, {self.name.value: (asked.whole[1], recorded.whole[1])}
+            same = asked.form == recorded.form if asked.parts is recorded.parts is None else same_value(asked.value, recorded.value)
+            return (self.weight, {}) if same else (0.0, {self.name.value: (asked.value, recorded.value)})
         names = list(dict.fromkeys([*asked.parts, *recorded.parts]))
         if not names:
             return self.weight, {}
@@ -130,7 +131,7 @@ class FieldMatcher:
             assert reading.parts is not None
             return [(name, part[0]) for name, part in reading.parts.items()]
         if reading.parts is None:
-            return [("whole", reading.whole[0])]
+            return [("whole", reading.form)]
         return [("parts", tuple(sorted((name, part[0]) for name, part in reading.parts.items())))]
 
 
@@ -142,20 +143,19 @@ def read_deployment(body: Mapping[str, Any], recorded: bool) -> Reading:
         if body.get(key) is not None
     }
     shown = ", ".join(f"{kind} {value}" for kind, (_, value) in parts.items()) or None
-    return Reading((None, shown), parts)
+    return Reading(shown, parts=parts)
 
 
 def read_inputs(body: Mapping[str, Any], recorded: bool) -> Reading:
     """The inputs by name (order does not matter), each its type and value; a list that is not of
     named objects is compared as it is."""
     inputs = body.get("inputs")
-    whole = (canonical(inputs, recorded=recorded), inputs)
     if inputs is None:
-        return Reading(whole, {})
+        return Reading(inputs, parts={})
     if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in inputs):
-        return Reading(whole)
+        return Reading(inputs, canonical(inputs, recorded=recorded))
     parts = {item["name"]: (canonical([item.get("type"), item.get("value")], recorded=recorded), _input_shown(item)) for item in inputs}
-    return Reading(whole, parts)
+    return Reading(inputs, parts=parts)
 
 
 def read_value(key: str) -> Callable[[Mapping[str, Any], bool], Reading]:
@@ -163,7 +163,7 @@ def read_value(key: str) -> Callable[[Mapping[str, Any], bool], Reading]:
 
     def read(body: Mapping[str, Any], recorded: bool) -> Reading:
         value = body.get(key)
-        return Reading((canonical(value, recorded=recorded), value))
+        return Reading(value, canonical(value, recorded=recorded))
 
     return read
 

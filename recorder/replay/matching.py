@@ -138,7 +138,9 @@ class Matcher:
         self._unkeyed: list[Candidate] = []
         deployment = FIELDS[MatchField.DEPLOYMENT]
         for candidate in self.candidates:
-            for identity in deployment.keys(deployment.read(candidate.body or {}, True)):
+            readings = self._readings[id(candidate)]
+            identities = readings[MatchField.DEPLOYMENT] if MatchField.DEPLOYMENT in readings else deployment.read(candidate.body or {}, True)
+            for identity in deployment.keys(identities):
                 self._by_deployment.setdefault(identity, []).append(candidate)
             if holds_redacted(candidate.body or {}):
                 self._unkeyed.append(candidate)
