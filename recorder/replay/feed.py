@@ -22,7 +22,7 @@ from typing import Any
 from recorder.model.cassette import Cassette, read_cassette
 from recorder.model.vocabulary import Outcome
 from recorder.replay.plan import Plan, plan_replay
-from recorder.replay.timing import Timing
+from recorder.replay.timing import Timing, asleep_until, sleep_until
 
 
 class ReplayedHTTPError(Exception):
@@ -46,9 +46,7 @@ def replay_lines(cassette: Cassette | str | Path, consumer: Callable[[Any], Any]
         time.sleep(plan.first_byte_delay_s)
         raise ReplayedHTTPError(plan.status, plan.error_body)
     for at_s, line in plan.schedule(timing):
-        wait = started + at_s - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
+        sleep_until(started + at_s)
         consumer(line.data if raw else line.data.decode("utf-8", errors="replace"))
     return _ended(plan)
 
@@ -63,9 +61,7 @@ async def areplay_lines(
         await asyncio.sleep(plan.first_byte_delay_s)
         raise ReplayedHTTPError(plan.status, plan.error_body)
     for at_s, line in plan.schedule(timing):
-        wait = started + at_s - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+        await asleep_until(started + at_s)
         result = consumer(line.data if raw else line.data.decode("utf-8", errors="replace"))
         if inspect.isawaitable(result):
             await result

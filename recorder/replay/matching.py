@@ -114,11 +114,6 @@ def select(rule: MatchRule, asked: dict[str, Any], candidates: Sequence[Candidat
     return Matcher(rule, candidates).select(asked, endpoint=endpoint)
 
 
-def compare(rule: MatchRule, asked: dict[str, Any], candidate: Candidate) -> Comparison:
-    """How far a recording agrees with a request, and where it differs."""
-    return rule.compare(rule.read(asked), candidate, rule.read(candidate.body, recorded=True))
-
-
 class Matcher:
     """`select` over a fixed list of recordings, read once and indexed so a strict match costs one lookup.
 

@@ -27,7 +27,7 @@ from typing import Any
 from recorder.replay.library import Library
 from recorder.replay.matching import MatchRule
 from recorder.replay.responder import Answer, Responder, json_answer
-from recorder.replay.timing import Timing
+from recorder.replay.timing import Timing, sleep_until
 
 LOOPBACK = "127.0.0.1"
 # Recorded requests are JSON documents of a few kilobytes; 4 MiB leaves room for large inputs while
@@ -242,9 +242,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, answer: Answer, started: float) -> None:
         write = self.wfile.write
         for chunk in answer.chunks:
-            wait = started + chunk.at_s - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+            sleep_until(started + chunk.at_s)
             if chunk.data:
                 write(b"%x\r\n%s\r\n" % (len(chunk.data), chunk.data))
         if answer.cut:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 
 from recorder.replay.vocabulary import TimingMode
@@ -44,3 +46,17 @@ class Timing:
         if self.is_instant:
             return "instant"
         return "recorded gaps" if self.speed == 1 else f"recorded gaps at {self.speed:g}x speed"
+
+
+def sleep_until(moment: float) -> None:
+    """Wait until `time.monotonic()` reaches `moment`; a moment already past does not wait."""
+    wait = moment - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+
+
+async def asleep_until(moment: float) -> None:
+    """`sleep_until` for asyncio."""
+    wait = moment - time.monotonic()
+    if wait > 0:
+        await asyncio.sleep(wait)

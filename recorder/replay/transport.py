@@ -26,7 +26,7 @@ from recorder.model.cassette import Cassette
 from recorder.replay.library import CassetteLibrary, FolderLibrary, Library
 from recorder.replay.matching import MatchRule
 from recorder.replay.responder import Answer, Responder, is_replayed
-from recorder.replay.timing import Timing
+from recorder.replay.timing import Timing, asleep_until, sleep_until
 from recorder.replay.vocabulary import OnNoMatch, choices
 
 CUT_MESSAGE = "peer closed connection without sending complete message body (incomplete chunked read)"
@@ -138,9 +138,7 @@ class _SyncReplayStream(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._answer.chunks:
-            wait = self._started + chunk.at_s - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+            sleep_until(self._started + chunk.at_s)
             yield chunk.data
         if self._answer.cut:
             raise httpx.RemoteProtocolError(CUT_MESSAGE, request=self._request)
@@ -154,9 +152,7 @@ class _AsyncReplayStream(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for chunk in self._answer.chunks:
-            wait = self._started + chunk.at_s - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await asleep_until(self._started + chunk.at_s)
             yield chunk.data
         if self._answer.cut:
             raise httpx.RemoteProtocolError(CUT_MESSAGE, request=self._request)
