@@ -34,7 +34,7 @@ class Answer:
     chunks: tuple[Chunk, ...] = ()
     streamed: bool = False  # chunked transfer (a stream) rather than a Content-Length body
     first_byte_delay_s: float = 0.0
-    cut: bool = False  # the connection breaks after the chunks, without ending the body
+    ending: Outcome = Outcome.COMPLETE  # CUT: the connection breaks after the chunks, without ending the body
     no_match: NoMatch | None = field(default=None, compare=False)
     replayed_from: str | None = None
 
@@ -166,7 +166,7 @@ class Responder:
             plan.chunks(self.timing),
             streamed and plan.ending != Outcome.HTTP_ERROR,
             plan.first_byte_delay_s,
-            cut=plan.ending == Outcome.CUT,
+            ending=plan.ending,
             replayed_from=replayed_from,
         )
 

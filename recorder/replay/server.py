@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from recorder.model.vocabulary import Outcome
 from recorder.replay.library import Library
 from recorder.replay.matching import MatchRule
 from recorder.replay.responder import Answer, Responder, json_answer
@@ -245,7 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
             sleep_until(started + chunk.at_s)
             if chunk.data:
                 write(b"%x\r\n%s\r\n" % (len(chunk.data), chunk.data))
-        if answer.cut:
+        if answer.ending == Outcome.CUT:
             self._break_connection()
             return
         write(b"0\r\n\r\n")

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from recorder.model.cassette import Cassette
+from recorder.model.vocabulary import Outcome
 from recorder.replay.library import CassetteLibrary, FolderLibrary, Library
 from recorder.replay.matching import MatchRule
 from recorder.replay.responder import Answer, Responder, is_replayed
@@ -140,7 +141,7 @@ class _SyncReplayStream(httpx.SyncByteStream):
         for chunk in self._answer.chunks:
             sleep_until(self._started + chunk.at_s)
             yield chunk.data
-        if self._answer.cut:
+        if self._answer.ending == Outcome.CUT:
             raise httpx.RemoteProtocolError(CUT_MESSAGE, request=self._request)
 
 
@@ -154,5 +155,5 @@ class _AsyncReplayStream(httpx.AsyncByteStream):
         for chunk in self._answer.chunks:
             await asleep_until(self._started + chunk.at_s)
             yield chunk.data
-        if self._answer.cut:
+        if self._answer.ending == Outcome.CUT:
             raise httpx.RemoteProtocolError(CUT_MESSAGE, request=self._request)
