@@ -108,7 +108,7 @@ class VellumReplay:
         if self._transport is None:
             network = _Unpatched(httpx.HTTPTransport(), self._original_sync)
             if self.recording:
-                self._transport = CaptureTransport(network, self._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=self.redact)
+                self._transport = self._capture(network)
             else:
                 self._transport = ReplayTransport(self._library, match=self.match, timing=self.timing, passthrough=network)
         return self._transport
@@ -118,7 +118,7 @@ class VellumReplay:
         if self._async_transport is None:
             network = _AsyncUnpatched(httpx.AsyncHTTPTransport(), self._original_async)
             if self.recording:
-                self._async_transport = AsyncCaptureTransport(network, self._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=self.redact)
+                self._async_transport = self._async_capture(network)
             else:
                 self._async_transport = AsyncReplayTransport(self._library, match=self.match, timing=self.timing, passthrough=network)
         return self._async_transport
@@ -175,6 +175,13 @@ class VellumReplay:
     def _keep(self, cassette: Cassette) -> None:
         self.recorded.append(cassette)
 
+    def _capture(self, network: httpx.BaseTransport) -> CaptureTransport:
+        """Recording through to the real API: the key from the environment replaces the client's."""
+        return CaptureTransport(network, self._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=self.redact)
+
+    def _async_capture(self, network: httpx.AsyncBaseTransport) -> AsyncCaptureTransport:
+        return AsyncCaptureTransport(network, self._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=self.redact)
+
     def _patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Route the replayed endpoints of every httpx transport used during the test (see the module doc)."""
         original_sync, original_async = self._original_sync, self._original_async
@@ -185,7 +192,7 @@ class VellumReplay:
                 return original_sync(transport, request)
             if replay.recording:
                 network = _Unpatched(transport, original_sync)
-                return CaptureTransport(network, replay._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=replay.redact).handle_request(request)
+                return replay._capture(network).handle_request(request)
             return replay.transport.handle_request(request)
 
         async def handle_async_request(transport: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
@@ -193,8 +200,7 @@ class VellumReplay:
                 return await original_async(transport, request)
             if replay.recording:
                 network = _AsyncUnpatched(transport, original_async)
-                capture = AsyncCaptureTransport(network, replay._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=replay.redact)
-                return await capture.handle_async_request(request)
+                return await replay._async_capture(network).handle_async_request(request)
             return await replay.async_transport.handle_async_request(request)
 
         monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
