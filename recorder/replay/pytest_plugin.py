@@ -59,7 +59,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("vellum_record_mode", "default record mode (none, once, all)", default=None)
     parser.addini("vellum_cassette_dir", "cassette folder, relative to each test file's folder", default="cassettes")
-    parser.addini("vellum_match", "request matching: strict or loose", default="strict")
+    parser.addini("vellum_match", "request matching: strict or loose", default=MatchMode.STRICT.value)
     parser.addini("vellum_redact", "request keys whose values never reach a cassette (inputs.NAME, metadata.KEY, NAME)", type="linelist", default=[])
 
 
