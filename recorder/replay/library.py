@@ -1,12 +1,12 @@
 """Where replayed exchanges come from: a folder of cassettes, a list of them, or the store.
 
-A folder is also where the pytest plugin writes what it records: `FolderLibrary` is the one place
-cassette files are found, named, read and written.
-
 A library lists the recorded requests of an endpoint (`candidates`), hands out the cassette of a
 candidate (`cassette`) and finds the recorded stream of an execution id (`by_execution_id`).
 `refresh()` picks up what was recorded since the library was opened; replayers call it before
 they answer "no match", so a server keeps up with a store or folder that is still being written.
+
+A folder is also where the pytest plugin writes what it records: `FolderLibrary` is the one place
+cassette files are found, named, read and written, so what is written is what a replay reads.
 """
 
 from __future__ import annotations
