@@ -14,10 +14,11 @@ from recorder.cli.main import CliContext
 from recorder.cli.output import stderr
 from recorder.model.cassette import Cassette, CassetteError, Fault
 from recorder.replay.library import FolderLibrary, Library
-from recorder.replay.matching import DEFAULT_FIELDS, KNOWN_FIELDS, LOOSE, STRICT, MatchRule
+from recorder.replay.matching import DEFAULT_FIELDS, KNOWN_FIELDS, STRICT, MatchRule
 from recorder.replay.redaction import redact
 from recorder.replay.server import LOOPBACK, ReplayServer, Served
 from recorder.replay.timing import INSTANT, RECORDED, Timing
+from recorder.replay.vocabulary import MatchMode, TimingMode, choices
 
 pass_context = click.make_pass_decorator(CliContext)
 
@@ -85,9 +86,9 @@ def _with_faults(cassette: Cassette, cut_after: int | None, http_error: int | No
 @click.argument("cassette_dir", required=False, type=click.Path(exists=True, file_okay=False))
 @click.option("--host", default=LOOPBACK, show_default=True, help="Address to bind. Anything but loopback serves the recordings to the network.")
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True, help="Port (0: any free one).")
-@click.option("--timing", type=click.Choice([INSTANT, RECORDED]), help="instant: as fast as possible (default); recorded: the original gaps.")
+@click.option("--timing", type=click.Choice(choices(TimingMode)), help="instant: as fast as possible (default); recorded: the original gaps.")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), metavar="X", help="Recorded gaps, X times faster (implies --timing recorded).")
-@click.option("--match", "match_mode", type=click.Choice([STRICT, LOOSE]), default=STRICT, show_default=True,
+@click.option("--match", "match_mode", type=click.Choice(choices(MatchMode)), default=STRICT.value, show_default=True,
               help="strict: every field must agree; loose: the deployment must, the rest picks the closest.")
 @click.option("--match-on", metavar="FIELDS", default=",".join(DEFAULT_FIELDS), show_default=True,
               help=f"Comma-separated fields compared: {', '.join(KNOWN_FIELDS)}.")

@@ -30,7 +30,9 @@ The file is one JSON document (UTF-8) laid out for review and diffs, one body li
     }
 
 Nothing here touches a database or the network: the store (`recorder.replay.export`,
-`recorder.replay.ingest`) and the replayers build on it.
+`recorder.replay.ingest`), the replayers (`recorder.replay.plan` turns a cassette and its fault
+into what a replay sends) and the cassette folder (`recorder.replay.library.FolderLibrary`) build
+on it.
 """
 
 from __future__ import annotations
@@ -44,8 +46,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from recorder.model.endpoints import EXECUTE_PATH, STATUS_PATH, STREAM_PATH  # noqa: F401 (replay names them through here)
+from recorder.model.endpoints import STREAM_PATH
 from recorder.model.timestamps import TimestampError, parse_ts_us, us_to_iso
+from recorder.model.vocabulary import Outcome
 
 FORMAT = "vellum-workflow-cassette"
 VERSION = 1
@@ -105,13 +108,14 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Response:
-    """What came back, and how the stream ended (`outcome` and `error` as the recorder saw them)."""
+    """What came back, and how the stream ended (`outcome` and `error` as the recorder saw them).
+    `outcome` is an `Outcome`, or the string a newer recorder wrote, kept as it is."""
 
     status: int = 200
     headers: Mapping[str, str] = field(default_factory=lambda: {"content-type": NDJSON})
     lines: tuple[Line, ...] = ()
     ends_with_newline: bool = True
-    outcome: str = "complete"
+    outcome: Outcome | str = Outcome.COMPLETE
     error: str | None = None
 
     def body(self, line_count: int | None = None) -> bytes:
@@ -266,7 +270,7 @@ def _cassette_from(document: dict[str, Any]) -> Cassette:
             headers={str(name).lower(): value for name, value in headers.items()},
             lines=tuple(_line_from(index, row) for index, row in enumerate(response.get("lines") or ())),
             ends_with_newline=bool(response.get("ends_with_newline", True)),
-            outcome=str(response.get("outcome", "complete")),
+            outcome=_outcome_from(str(response.get("outcome", Outcome.COMPLETE))),
             error=response.get("error"),
         ),
         execution_id=document.get("execution_id"),
@@ -295,6 +299,13 @@ def _line_from(index: int, row: Any) -> Line:
             raise ValueError(f"response.lines[{index}] contains a newline; one entry holds one line")
         return Line(offset, data)
     raise ValueError(f"response.lines[{index}] must hold a string or {{\"base64\": ...}}")
+
+
+def _outcome_from(value: str) -> Outcome | str:
+    try:
+        return Outcome(value)
+    except ValueError:
+        return value
 
 
 def _fault_from(document: Any) -> Fault:

@@ -3,6 +3,7 @@
 - `recorder.model.cassette`: the cassette format (one recorded exchange, versioned).
 - `export_cassette` / `ingest_cassette`: store -> cassette -> store, byte for byte.
 - `redact`: values out of a cassette before it is written.
+- `plan_replay`: what a replay sends for a cassette and how the exchange ends, one plan for all.
 - `ReplayServer` (`recorder serve`), `ReplayTransport` / `AsyncReplayTransport` (no server).
 - `replay_lines` / `areplay_lines`: a cassette into any callable that takes raw lines.
 - `recorder.replay.pytest_plugin`: the `vellum_replay` fixtures and record modes.
@@ -18,14 +19,16 @@ if TYPE_CHECKING:
     from recorder.model.cassette import Cassette, CassetteError, Fault, Line, Request, Response, read_cassette, write_cassette
     from recorder.replay.export import ExportError, export_cassette
     from recorder.replay.feed import ReplayedCut, ReplayedHTTPError, areplay_lines, replay_lines
-    from recorder.replay.ingest import ingest_cassette, ingest_cassette_file
+    from recorder.replay.ingest import ingest_cassette
     from recorder.replay.library import CassetteLibrary, FolderLibrary
     from recorder.replay.matching import LOOSE, STRICT, MatchRule, NoMatch
+    from recorder.replay.plan import Plan, plan_replay
     from recorder.replay.redaction import Redaction, redact
     from recorder.replay.server import ReplayServer
     from recorder.replay.store_library import StoreLibrary
     from recorder.replay.timing import Timing
     from recorder.replay.transport import AsyncReplayTransport, NotReplayed, ReplayTransport
+    from recorder.replay.vocabulary import MatchField, MatchMode, OnNoMatch, RecordMode, TimingMode
 
 __all__ = [
     "LOOSE",
@@ -38,9 +41,14 @@ __all__ = [
     "Fault",
     "FolderLibrary",
     "Line",
+    "MatchField",
+    "MatchMode",
     "MatchRule",
     "NoMatch",
     "NotReplayed",
+    "OnNoMatch",
+    "Plan",
+    "RecordMode",
     "Redaction",
     "ReplayServer",
     "ReplayTransport",
@@ -50,17 +58,18 @@ __all__ = [
     "Response",
     "StoreLibrary",
     "Timing",
+    "TimingMode",
     "areplay_lines",
     "export_cassette",
     "ingest_cassette",
-    "ingest_cassette_file",
+    "plan_replay",
     "read_cassette",
     "redact",
     "replay_lines",
     "write_cassette",
 ]
 
-# Loaded on first use: the CLI's `serve` options need only `matching` and `timing`, and importing
+# Loaded on first use: the CLI's `serve` options need only `matching`, `timing` and `vocabulary`, and importing
 # the package should not pay for SQLAlchemy (export, the store library) or httpx (transports).
 _LAZY = {
     "Cassette": "recorder.model.cassette",
@@ -78,13 +87,19 @@ _LAZY = {
     "areplay_lines": "recorder.replay.feed",
     "replay_lines": "recorder.replay.feed",
     "ingest_cassette": "recorder.replay.ingest",
-    "ingest_cassette_file": "recorder.replay.ingest",
     "CassetteLibrary": "recorder.replay.library",
     "FolderLibrary": "recorder.replay.library",
     "LOOSE": "recorder.replay.matching",
     "STRICT": "recorder.replay.matching",
     "MatchRule": "recorder.replay.matching",
     "NoMatch": "recorder.replay.matching",
+    "Plan": "recorder.replay.plan",
+    "plan_replay": "recorder.replay.plan",
+    "MatchField": "recorder.replay.vocabulary",
+    "MatchMode": "recorder.replay.vocabulary",
+    "OnNoMatch": "recorder.replay.vocabulary",
+    "RecordMode": "recorder.replay.vocabulary",
+    "TimingMode": "recorder.replay.vocabulary",
     "Redaction": "recorder.replay.redaction",
     "redact": "recorder.replay.redaction",
     "ReplayServer": "recorder.replay.server",

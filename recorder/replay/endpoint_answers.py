@@ -33,13 +33,13 @@ def workflow_events(cassette: Cassette) -> list[ParsedEvent]:
     return events
 
 
-def terminal_event(cassette: Cassette) -> ParsedEvent | None:
-    return next((event for event in workflow_events(cassette) if event.state in TERMINAL_STATES), None)
+def terminal_event(events: list[ParsedEvent]) -> ParsedEvent | None:
+    return next((event for event in events if event.state in TERMINAL_STATES), None)
 
 
 def execute_answer(cassette: Cassette) -> dict[str, Any]:
     """The ExecuteWorkflowResponse: `{execution_id, run_id, external_id, data}`."""
-    event = terminal_event(cassette)
+    event = terminal_event(workflow_events(cassette))
     if event is None:
         raise NoTerminalEvent(f"the recorded stream of {cassette.execution_id or 'this request'} has no terminal WORKFLOW event (it was cut)")
     data = event.body.get("data") or {}
@@ -55,7 +55,7 @@ def status_answer(cassette: Cassette, execution_id: str) -> dict[str, Any]:
     """The CheckWorkflowExecutionStatusResponse: the terminal state (or the last state seen, for a
     stream that was cut), outputs by name when fulfilled, `{message, code}` when rejected."""
     events = workflow_events(cassette)
-    terminal = next((event for event in events if event.state in TERMINAL_STATES), None)
+    terminal = terminal_event(events)
     outputs = error = None
     if terminal is not None:
         status = terminal.state

@@ -5,9 +5,9 @@
 
 Each received line is passed without its `\\n` (as text, or as bytes with `raw=True`), blank
 lines included: the consumer sees the body as the wire carried it, not as a parser filtered it.
-The cassette's timing and faults apply: `first_byte_delay_s` waits before the first line, an HTTP
-error raises `ReplayedHTTPError` before any line, and a cut raises `ReplayedCut` after the lines
-that came through.
+The cassette's plan applies (`recorder.replay.plan`), as it does for the server and the transports:
+`first_byte_delay_s` waits before the first line, an HTTP error raises `ReplayedHTTPError` before
+any line, and a cut raises `ReplayedCut` after the lines that came through.
 """
 
 from __future__ import annotations
@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from recorder.model.cassette import Cassette, read_cassette
-from recorder.replay.timing import Timing
+from recorder.model.vocabulary import Outcome
+from recorder.replay.plan import Plan, plan_replay
+from recorder.replay.timing import Timing, asleep_until, sleep_until
 
 
 class ReplayedHTTPError(Exception):
@@ -38,61 +40,40 @@ class ReplayedCut(ConnectionError):
 
 def replay_lines(cassette: Cassette | str | Path, consumer: Callable[[Any], Any], *, timing: Timing = Timing(), raw: bool = False) -> int:
     """Call `consumer` with each line in order; returns how many lines it got."""
-    cassette = _cassette(cassette)
-    lines, cut, error = _plan(cassette)
-    started = time.monotonic()
-    if error is not None:
-        time.sleep(_delay(cassette))
-        raise error
-    for line in lines:
-        wait = started + _delay(cassette) + timing.at_s(line.at_us) - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
+    plan = plan_replay(_cassette(cassette))
+    started = time.monotonic() + plan.first_byte_delay_s
+    if plan.ending == Outcome.HTTP_ERROR:
+        time.sleep(plan.first_byte_delay_s)
+        raise ReplayedHTTPError(plan.status, plan.error_body)
+    for at_s, line in plan.schedule(timing):
+        sleep_until(started + at_s)
         consumer(line.data if raw else line.data.decode("utf-8", errors="replace"))
-    if cut:
-        raise ReplayedCut(f"the replayed stream was cut after {len(lines)} lines")
-    return len(lines)
+    return _ended(plan)
 
 
 async def areplay_lines(
     cassette: Cassette | str | Path, consumer: Callable[[Any], Any | Awaitable[Any]], *, timing: Timing = Timing(), raw: bool = False
 ) -> int:
     """`replay_lines` for asyncio: waits with `asyncio.sleep` and awaits what the consumer returns."""
-    cassette = _cassette(cassette)
-    lines, cut, error = _plan(cassette)
-    started = time.monotonic()
-    if error is not None:
-        await asyncio.sleep(_delay(cassette))
-        raise error
-    for line in lines:
-        wait = started + _delay(cassette) + timing.at_s(line.at_us) - time.monotonic()
-        if wait > 0:
-            await asyncio.sleep(wait)
+    plan = plan_replay(_cassette(cassette))
+    started = time.monotonic() + plan.first_byte_delay_s
+    if plan.ending == Outcome.HTTP_ERROR:
+        await asyncio.sleep(plan.first_byte_delay_s)
+        raise ReplayedHTTPError(plan.status, plan.error_body)
+    for at_s, line in plan.schedule(timing):
+        await asleep_until(started + at_s)
         result = consumer(line.data if raw else line.data.decode("utf-8", errors="replace"))
         if inspect.isawaitable(result):
             await result
-    if cut:
-        raise ReplayedCut(f"the replayed stream was cut after {len(lines)} lines")
-    return len(lines)
+    return _ended(plan)
 
 
 def _cassette(cassette: Cassette | str | Path) -> Cassette:
     return cassette if isinstance(cassette, Cassette) else read_cassette(cassette)
 
 
-def _plan(cassette: Cassette) -> tuple[list[Any], bool, ReplayedHTTPError | None]:
-    """The lines that come through, whether the stream breaks after them, or the HTTP error instead."""
-    fault = cassette.fault
-    if fault is not None and fault.status is not None:
-        return [], False, ReplayedHTTPError(fault.status, fault.error_body())
-    if cassette.response.status >= 400:
-        return [], False, ReplayedHTTPError(cassette.response.status, cassette.body())
-    lines = list(cassette.response.lines)
-    cut = fault is not None and fault.cut_after_lines is not None
-    if cut:
-        lines = lines[: fault.cut_after_lines]
-    return lines, cut, None
-
-
-def _delay(cassette: Cassette) -> float:
-    return cassette.fault.first_byte_delay_s if cassette.fault is not None else 0.0
+def _ended(plan: Plan) -> int:
+    """How many lines went through, or `ReplayedCut` when the stream breaks after them."""
+    if plan.ending == Outcome.CUT:
+        raise ReplayedCut(f"the replayed stream was cut after {len(plan.lines)} lines")
+    return len(plan.lines)

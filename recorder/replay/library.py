@@ -4,19 +4,24 @@ A library lists the recorded requests of an endpoint (`candidates`), hands out t
 candidate (`cassette`) and finds the recorded stream of an execution id (`by_execution_id`).
 `refresh()` picks up what was recorded since the library was opened; replayers call it before
 they answer "no match", so a server keeps up with a store or folder that is still being written.
+
+A folder is also where the pytest plugin writes what it records: `FolderLibrary` is the one place
+cassette files are found, named, read and written, so what is written is what a replay reads.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import stat
 import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from recorder.model.cassette import STREAM_PATH, Cassette, CassetteError, is_cassette
+from recorder.model.cassette import SUFFIX, Cassette, CassetteError, is_cassette, write_cassette
+from recorder.model.endpoints import STREAM_PATH
 from recorder.replay.matching import Candidate
 
 logger = logging.getLogger("recorder.replay")
@@ -90,10 +95,14 @@ class CassetteLibrary:
 
 
 class FolderLibrary(CassetteLibrary):
-    """Every cassette under a folder (`*.json`, searched recursively, in path order). JSON files
-    that are not cassettes are left alone; a file that claims to be one but is broken is an error.
-    Whatever is not a regular file (a directory, a FIFO, a dangling symlink...) is skipped with a
-    warning: a folder being written to may hold anything, and reading a FIFO would block forever."""
+    """A folder of cassette files, read here and written here (`save`).
+
+    Reading takes every cassette under the folder (`*.json`, searched recursively, in path order).
+    JSON files that are not cassettes are left alone; a file that claims to be one but is broken
+    is an error. Whatever is not a regular file (a directory, a FIFO, a dangling symlink...) is
+    skipped with a warning: a folder being written to may hold anything, and reading a FIFO would
+    block forever. Writing names each file `NNN-<deployment>.cassette.json`, so path order is the
+    order the exchanges were recorded in, which is the order equal matches are served in."""
 
     def __init__(self, folder: str | Path) -> None:
         super().__init__()
@@ -103,6 +112,18 @@ class FolderLibrary(CassetteLibrary):
         self._seen: dict[Path, float] = {}
         self._skipped: set[Path] = set()
         self._scan(strict=True)
+
+    @staticmethod
+    def save(folder: str | Path, cassettes: Iterable[Cassette]) -> list[Path]:
+        """Replace the cassettes directly in `folder` with these, in this order (other files stay)."""
+        target = Path(folder)
+        target.mkdir(parents=True, exist_ok=True)
+        for old in target.glob(f"*{SUFFIX}"):
+            with old.open("rb") as handle:
+                if is_cassette(handle.read(256)):
+                    old.unlink()
+        return [write_cassette(cassette, target / f"{index:03d}-{_file_stem(cassette)}{SUFFIX}")
+                for index, cassette in enumerate(cassettes, start=1)]
 
     def describe(self) -> str:
         return f"{len(self)} cassettes in {self.folder}"
@@ -162,3 +183,15 @@ class FolderLibrary(CassetteLibrary):
         if path not in self._skipped:
             self._skipped.add(path)
             logger.warning("%s %s: skipped, not read as a cassette", path, why)
+
+
+def safe_name(name: str) -> str:
+    """`name` as one path component any file system takes."""
+    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-") or "test"
+
+
+def _file_stem(cassette: Cassette) -> str:
+    """What a cassette's file is named after: its deployment, else its endpoint."""
+    body = cassette.request.body or {}
+    name = body.get("workflow_deployment_name") or body.get("workflow_deployment_id") or cassette.request.path.rsplit("/", 1)[-1]
+    return safe_name(str(name))[:60]

@@ -16,39 +16,68 @@ the deployment only, and picks the recording that agrees on the most of the othe
 input counts by the share of inputs that agree). When several recordings match equally well they
 are served in turn, in the order they were recorded (first request -> first recording, ...).
 When nothing matches, `NoMatch` says what was asked and which recordings came closest, and why
-each one does not match.
+each one does not match. How each field reads, compares and keys a request: `recorder.replay.match_fields`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder.model.cassette import REDACTED
+from recorder.replay.match_fields import FIELDS, Absent, Reading, holds_redacted
+from recorder.replay.vocabulary import MatchField, MatchMode
 
-STRICT, LOOSE = "strict", "loose"
-DEFAULT_FIELDS = ("deployment", "release_tag", "inputs", "external_id")
-KNOWN_FIELDS = (*DEFAULT_FIELDS, "previous_execution_id", "metadata")
+STRICT, LOOSE = MatchMode.STRICT, MatchMode.LOOSE
+DEFAULT_FIELDS = (MatchField.DEPLOYMENT, MatchField.RELEASE_TAG, MatchField.INPUTS, MatchField.EXTERNAL_ID)
+KNOWN_MODES = tuple(MatchMode)
+KNOWN_FIELDS = tuple(MatchField)
 _CLOSEST = 3
 _SHOW = 60
+# The key part standing for the deployment when a rule does not compare it.
+_ANY_DEPLOYMENT: Hashable = ("any", "")
+
+Readings = dict[MatchField, Reading]
 
 
 @dataclass(frozen=True, slots=True)
 class MatchRule:
-    mode: str = STRICT
-    fields: tuple[str, ...] = DEFAULT_FIELDS
+    mode: MatchMode = STRICT
+    fields: tuple[MatchField, ...] = DEFAULT_FIELDS
 
     def __post_init__(self) -> None:
-        if self.mode not in (STRICT, LOOSE):
-            raise ValueError(f"match mode must be {STRICT!r} or {LOOSE!r}, not {self.mode!r}")
+        if self.mode not in KNOWN_MODES:
+            raise ValueError(f"match mode must be {STRICT.value!r} or {LOOSE.value!r}, not {self.mode!r}")
         unknown = [name for name in self.fields if name not in KNOWN_FIELDS]
         if unknown:
             raise ValueError(f"unknown match field(s) {', '.join(unknown)}; known: {', '.join(KNOWN_FIELDS)}")
+        object.__setattr__(self, "mode", MatchMode(self.mode))
+        object.__setattr__(self, "fields", tuple(MatchField(name) for name in self.fields))
 
     def describe(self) -> str:
         return f"{self.mode} matching on {', '.join(self.fields)}"
+
+    def read(self, body: dict[str, Any] | None, *, recorded: bool = False) -> Readings:
+        """Every field in use, read from one request body."""
+        return {name: FIELDS[name].read(body or {}, recorded) for name in self.fields}
+
+    def compare(self, asked: Readings, candidate: Candidate, recorded: Readings) -> Comparison:
+        differences: dict[str, tuple[Any, Any]] = {}
+        score = 0.0
+        for name in self.fields:
+            agreement, field_differences = FIELDS[name].compare(asked[name], recorded[name])
+            score += agreement
+            differences.update(field_differences)
+        return Comparison(candidate, score, differences)
+
+    def keys(self, readings: Readings) -> list[Hashable]:
+        """The index keys of a request: one per deployment identity, each with every other field's key."""
+        rest = tuple(FIELDS[name].keys(readings[name])[0] for name in self.fields if name != MatchField.DEPLOYMENT)
+        if MatchField.DEPLOYMENT not in self.fields:
+            return [(_ANY_DEPLOYMENT, rest)]
+        return [(identity, rest) for identity in FIELDS[MatchField.DEPLOYMENT].keys(readings[MatchField.DEPLOYMENT])]
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,145 +115,60 @@ def select(rule: MatchRule, asked: dict[str, Any], candidates: Sequence[Candidat
 
 
 class Matcher:
-    """`select` over a fixed list of recordings, indexed so a strict match costs one lookup.
+    """`select` over a fixed list of recordings, read once and indexed so a strict match costs one lookup.
 
-    A recording is indexed under a canonical key of the fields in use (once per deployment
-    identity it has: name and id), built so that keys are equal exactly when `compare` finds no
-    difference. Recordings holding a `[REDACTED]` value (which equals anything) cannot be keyed
-    and are compared one by one. Loose matching compares the recordings of the asked deployment.
+    A recording is indexed under its keys (`MatchRule.keys`: once per deployment identity it has,
+    name and id), which are equal to a request's exactly when the rule finds no difference.
+    Recordings holding a `[REDACTED]` value (which equals anything) cannot be keyed and are
+    compared one by one. Loose matching compares the recordings of the asked deployment.
     """
 
     def __init__(self, rule: MatchRule, candidates: Sequence[Candidate]) -> None:
         self.rule = rule
         self.candidates = list(candidates)
         self._order = {id(candidate): index for index, candidate in enumerate(self.candidates)}
-        self._keyed: dict[tuple[Any, ...], list[Candidate]] = {}
-        self._by_deployment: dict[tuple[str, str], list[Candidate]] = {}
+        self._readings = {id(candidate): rule.read(candidate.body, recorded=True) for candidate in self.candidates}
+        self._keyed: dict[Hashable, list[Candidate]] = {}
+        self._by_deployment: dict[Hashable, list[Candidate]] = {}
         self._unkeyed: list[Candidate] = []
+        deployment = FIELDS[MatchField.DEPLOYMENT]
         for candidate in self.candidates:
-            body = candidate.body or {}
-            for identity in _identities(rule, body):
+            readings = self._readings[id(candidate)]
+            identities = readings[MatchField.DEPLOYMENT] if MatchField.DEPLOYMENT in readings else deployment.read(candidate.body or {}, True)
+            for identity in deployment.keys(identities):
                 self._by_deployment.setdefault(identity, []).append(candidate)
-            rest = _key(rule, body) if not _holds_redacted(body) else None
-            if rest is None:
+            if holds_redacted(candidate.body or {}):
                 self._unkeyed.append(candidate)
                 continue
-            for identity in _identities(rule, body) if "deployment" in rule.fields else [("any", "")]:
-                self._keyed.setdefault((identity, rest), []).append(candidate)
+            for key in rule.keys(self._readings[id(candidate)]):
+                self._keyed.setdefault(key, []).append(candidate)
 
     def select(self, asked: dict[str, Any], *, endpoint: str) -> list[Candidate]:
         """The recordings that answer `asked`, equally good, in recorded order; NoMatch if none does."""
+        readings = self.rule.read(asked)
         if self.rule.mode == STRICT:
             found: dict[int, Candidate] = {}
-            rest = _key(self.rule, asked)
-            if rest is not None:
-                for identity in _identities(self.rule, asked) if "deployment" in self.rule.fields else [("any", "")]:
-                    found.update((id(c), c) for c in self._keyed.get((identity, rest), ()))
-            found.update((id(c), c) for c in self._unkeyed if not compare(self.rule, asked, c).differences)
+            for key in self.rule.keys(readings):
+                found.update((id(c), c) for c in self._keyed.get(key, ()))
+            found.update((id(c), c) for c in self._unkeyed if not self._compare(readings, c).differences)
             if found:
                 return sorted(found.values(), key=lambda c: self._order[id(c)])
         else:
             pool: list[Candidate] = self.candidates
-            if "deployment" in self.rule.fields:
+            if MatchField.DEPLOYMENT in self.rule.fields:
                 reached: dict[int, Candidate] = {}
-                for identity in _identities(self.rule, asked):
+                for identity in FIELDS[MatchField.DEPLOYMENT].keys(readings[MatchField.DEPLOYMENT]):
                     reached.update((id(c), c) for c in self._by_deployment.get(identity, ()))
                 pool = sorted(reached.values(), key=lambda c: self._order[id(c)])
-            comparisons = [compare(self.rule, asked, candidate) for candidate in pool]
+            comparisons = [self._compare(readings, candidate) for candidate in pool]
             best = max((c.score for c in comparisons), default=None)
             chosen = [c.candidate for c in comparisons if c.score == best]
             if chosen:
                 return chosen
-        raise no_match(self.rule, asked, [compare(self.rule, asked, c) for c in self.candidates], endpoint=endpoint)
+        raise no_match(self.rule, asked, [self._compare(readings, c) for c in self.candidates], endpoint=endpoint)
 
-
-def _identities(rule: MatchRule, body: dict[str, Any]) -> list[tuple[str, str]]:
-    identities = []
-    for kind, key in (("name", "workflow_deployment_name"), ("id", "workflow_deployment_id")):
-        value = body.get(key)
-        if value is not None:
-            identities.append((kind, _canonical(value)))
-    return identities
-
-
-def _key(rule: MatchRule, body: dict[str, Any]) -> tuple[Any, ...] | None:
-    """The canonical form of every field in use but the deployment; None when it cannot be keyed."""
-    parts: list[Any] = []
-    for name in rule.fields:
-        if name == "deployment":
-            continue
-        if name == "inputs":
-            inputs = _inputs_by_name(body.get("inputs"))
-            if inputs is None:
-                return None
-            parts.append(tuple(sorted((n, _canonical(i.get("type")), _canonical(i.get("value"))) for n, i in inputs.items())))
-        else:
-            parts.append(_canonical(body.get(name)))
-    return tuple(parts)
-
-
-def _canonical(value: Any) -> Any:
-    """A hashable form in which equal JSON values (by `same_value`, without redaction) are equal."""
-    if isinstance(value, bool):
-        return ("b", value)
-    if isinstance(value, (int, float)):
-        return ("n", value)  # 3 and 3.0 hash and compare equal in Python
-    if isinstance(value, str):
-        return ("s", value)
-    if isinstance(value, list):
-        return ("l", tuple(_canonical(item) for item in value))
-    if isinstance(value, dict):
-        return ("d", tuple(sorted((key, _canonical(item)) for key, item in value.items())))
-    return ("z", repr(value))
-
-
-def _holds_redacted(value: Any) -> bool:
-    if value == REDACTED:
-        return True
-    if isinstance(value, dict):
-        return any(_holds_redacted(item) for item in value.values())
-    if isinstance(value, list):
-        return any(_holds_redacted(item) for item in value)
-    return False
-
-
-def compare(rule: MatchRule, asked: dict[str, Any], candidate: Candidate) -> Comparison:
-    recorded = candidate.body or {}
-    differences: dict[str, tuple[Any, Any]] = {}
-    score = 0.0
-    for name in rule.fields:
-        if name == "inputs":
-            share, input_differences = _compare_inputs(asked.get("inputs"), recorded.get("inputs"))
-            score += share
-            differences.update(input_differences)
-            continue
-        asked_value, recorded_value = _field(asked, name), _field(recorded, name)
-        if name == "deployment":
-            same = _same_deployment(asked_value, recorded_value)
-        else:
-            same = same_value(asked_value, recorded_value)
-        if same:
-            score += 10.0 if name == "deployment" else 1.0
-        elif name == "deployment":
-            differences[name] = (_deployment_view(asked_value), _deployment_view(recorded_value))
-        else:
-            differences[name] = (asked_value, recorded_value)
-    return Comparison(candidate, score, differences)
-
-
-def same_value(asked: Any, recorded: Any) -> bool:
-    """JSON equality where numbers compare by value and a recorded `[REDACTED]` equals anything."""
-    if recorded == REDACTED:
-        return True
-    if isinstance(asked, bool) or isinstance(recorded, bool):
-        return type(asked) is type(recorded) and asked == recorded
-    if isinstance(asked, (int, float)) and isinstance(recorded, (int, float)):
-        return asked == recorded
-    if isinstance(asked, dict) and isinstance(recorded, dict):
-        return asked.keys() == recorded.keys() and all(same_value(asked[k], recorded[k]) for k in asked)
-    if isinstance(asked, list) and isinstance(recorded, list):
-        return len(asked) == len(recorded) and all(same_value(a, r) for a, r in zip(asked, recorded))
-    return type(asked) is type(recorded) and asked == recorded
+    def _compare(self, asked: Readings, candidate: Candidate) -> Comparison:
+        return self.rule.compare(asked, candidate, self._readings[id(candidate)])
 
 
 def describe_request(body: dict[str, Any] | None) -> dict[str, Any]:
@@ -267,60 +211,9 @@ def no_match(rule: MatchRule, asked: dict[str, Any], comparisons: list[Compariso
     return NoMatch("\n".join(lines), asked_json, closest)
 
 
-def _field(body: dict[str, Any], name: str) -> Any:
-    if name == "deployment":
-        return {"name": body.get("workflow_deployment_name"), "id": body.get("workflow_deployment_id")}
-    return body.get(name)
-
-
-def _same_deployment(asked: dict[str, Any], recorded: dict[str, Any]) -> bool:
-    return any(asked[key] is not None and same_value(asked[key], recorded[key]) for key in ("name", "id"))
-
-
-def _deployment_view(deployment: dict[str, Any]) -> str | None:
-    shown = [f"{key} {deployment[key]}" for key in ("name", "id") if deployment[key] is not None]
-    return ", ".join(shown) or None
-
-
-def _compare_inputs(asked: Any, recorded: Any) -> tuple[float, dict[str, tuple[Any, Any]]]:
-    """The share of inputs that agree, and the ones that do not (as `inputs.NAME`)."""
-    asked_by_name, recorded_by_name = _inputs_by_name(asked), _inputs_by_name(recorded)
-    if asked_by_name is None or recorded_by_name is None:
-        same = same_value(asked, recorded)
-        return (1.0 if same else 0.0), ({} if same else {"inputs": (asked, recorded)})
-    names = list(dict.fromkeys([*asked_by_name, *recorded_by_name]))
-    if not names:
-        return 1.0, {}
-    differences: dict[str, tuple[Any, Any]] = {}
-    for name in names:
-        a, r = asked_by_name.get(name), recorded_by_name.get(name)
-        if a is None or r is None or not same_value(a.get("type"), r.get("type")) or not same_value(a.get("value"), r.get("value")):
-            differences[f"inputs.{name}"] = (_input_view(a), _input_view(r))
-    return (len(names) - len(differences)) / len(names), differences
-
-
-def _inputs_by_name(inputs: Any) -> dict[str, dict[str, Any]] | None:
-    if inputs is None:
-        return {}
-    if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in inputs):
-        return None
-    return {item["name"]: item for item in inputs}
-
-
-def _input_view(item: dict[str, Any] | None) -> Any:
-    if item is None:
-        return _Absent()
-    return item.get("value") if item.get("type") is None else {"type": item.get("type"), "value": item.get("value")}
-
-
-class _Absent:
-    def __repr__(self) -> str:
-        return "(absent)"
-
-
 def _short(value: Any) -> Any:
     """Long values cut for the JSON body of a no-match answer."""
-    if isinstance(value, _Absent):
+    if isinstance(value, Absent):
         return None
     if isinstance(value, str):
         return value if len(value) <= _SHOW else value[: _SHOW - 1] + "…"
@@ -332,7 +225,7 @@ def _short(value: Any) -> Any:
 
 def _show(value: Any) -> str:
     """A value on one line of a message, cut when long."""
-    if isinstance(value, _Absent):
+    if isinstance(value, Absent):
         return "(absent)"
     if isinstance(value, dict) and set(value) == {"type", "value"}:
         return f"{value['type']} {_show(value['value'])}"

@@ -25,7 +25,6 @@ marker's `record_mode`):
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,21 +32,19 @@ from typing import Any
 import httpx
 import pytest
 
-from recorder.model.cassette import EXECUTE_PATH, STREAM_PATH, SUFFIX, Cassette, is_cassette, write_cassette
+from recorder.model.cassette import Cassette
+from recorder.model.endpoints import API_KEY_ENV, DEFAULT_BASE_URL, EXECUTE_PATH, STREAM_PATH
 from recorder.replay.capture import AsyncCaptureTransport, CaptureTransport
 from recorder.replay.feed import areplay_lines, replay_lines
-from recorder.replay.library import FolderLibrary
+from recorder.replay.library import FolderLibrary, safe_name
 from recorder.replay.matching import DEFAULT_FIELDS, MatchRule
 from recorder.replay.responder import is_replayed
 from recorder.replay.timing import Timing
 from recorder.replay.transport import AsyncReplayTransport, ReplayTransport
+from recorder.replay.vocabulary import MatchMode, RecordMode, TimingMode, choices
 
-NONE, ONCE, ALL = "none", "once", "all"
-RECORD_MODES = (NONE, ONCE, ALL)
 MARKER = "vellum_cassette"
-API_KEY_ENV = "VELLUM_API_KEY"
 MODE_ENV = "VELLUM_RECORD_MODE"
-PREDICT_URL = "https://predict.vellum.ai"
 REPLAY_API_KEY = "replayed-no-key"
 
 
@@ -55,14 +52,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("vellum-replay", "replaying recorded Vellum workflow streams (workflow-recorder)")
     group.addoption(
         "--vellum-record-mode",
-        choices=RECORD_MODES,
+        choices=choices(RecordMode),
         default=None,
         help="none: replay only; once: record missing cassettes through to the real API; all: record everything again. "
         f"Default: ${MODE_ENV}, the ini value, else none under CI and once elsewhere.",
     )
     parser.addini("vellum_record_mode", "default record mode (none, once, all)", default=None)
     parser.addini("vellum_cassette_dir", "cassette folder, relative to each test file's folder", default="cassettes")
-    parser.addini("vellum_match", "request matching: strict or loose", default="strict")
+    parser.addini("vellum_match", "request matching: strict or loose", default=MatchMode.STRICT.value)
     parser.addini("vellum_redact", "request keys whose values never reach a cassette (inputs.NAME, metadata.KEY, NAME)", type="linelist", default=[])
 
 
@@ -77,17 +74,17 @@ def pytest_configure(config: pytest.Config) -> None:
 class VellumReplay:
     """What a test gets from `vellum_replay`: its cassettes, transports and clients wired to them."""
 
-    def __init__(self, *, cassette_dir: Path, record_mode: str, match: MatchRule, timing: Timing, redact: tuple[str, ...],
+    def __init__(self, *, cassette_dir: Path, record_mode: RecordMode, match: MatchRule, timing: Timing, redact: tuple[str, ...],
                  intercept: bool, test_id: str, mode_source: str = "the default") -> None:
         self.cassette_dir = cassette_dir
-        self.record_mode = record_mode
+        self.record_mode = RecordMode(record_mode)
         self.mode_source = mode_source
         self.match = match
         self.timing = timing
         self.redact = redact
         self.intercept = intercept
         self.test_id = test_id
-        self.recording = record_mode == ALL or (record_mode == ONCE and not cassette_dir.is_dir())
+        self.recording = record_mode == RecordMode.ALL or (record_mode == RecordMode.ONCE and not cassette_dir.is_dir())
         self.recorded: list[Cassette] = []
         self._library: Any = None
         self._transport: Any = None
@@ -111,7 +108,7 @@ class VellumReplay:
         if self._transport is None:
             network = _Unpatched(httpx.HTTPTransport(), self._original_sync)
             if self.recording:
-                self._transport = CaptureTransport(network, self._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=self.redact)
+                self._transport = self._capture(network)
             else:
                 self._transport = ReplayTransport(self._library, match=self.match, timing=self.timing, passthrough=network)
         return self._transport
@@ -121,19 +118,19 @@ class VellumReplay:
         if self._async_transport is None:
             network = _AsyncUnpatched(httpx.AsyncHTTPTransport(), self._original_async)
             if self.recording:
-                self._async_transport = AsyncCaptureTransport(network, self._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=self.redact)
+                self._async_transport = self._async_capture(network)
             else:
                 self._async_transport = AsyncReplayTransport(self._library, match=self.match, timing=self.timing, passthrough=network)
         return self._async_transport
 
-    def client(self, *, base_url: str = PREDICT_URL, api_key: str | None = None, **options: Any) -> Any:
+    def client(self, *, base_url: str = DEFAULT_BASE_URL, api_key: str | None = None, **options: Any) -> Any:
         """A `vellum.Vellum` whose requests go through `transport` (to `base_url` when recording)."""
         from vellum import Vellum
 
         return Vellum(api_key=api_key or _client_key(), environment=_environment(base_url),
                       httpx_client=httpx.Client(transport=self.transport), **options)
 
-    def async_client(self, *, base_url: str = PREDICT_URL, api_key: str | None = None, **options: Any) -> Any:
+    def async_client(self, *, base_url: str = DEFAULT_BASE_URL, api_key: str | None = None, **options: Any) -> Any:
         """A `vellum.AsyncVellum` whose requests go through `async_transport`."""
         from vellum import AsyncVellum
 
@@ -164,7 +161,7 @@ class VellumReplay:
             self._library = FolderLibrary(self.cassette_dir)
         elif not os.environ.get(API_KEY_ENV):
             pytest.fail(
-                f"{self.test_id}: record mode {self.record_mode!r} must record {self._shown_dir()} through to the real API, "
+                f"{self.test_id}: record mode {self.record_mode.value!r} must record {self._shown_dir()} through to the real API, "
                 f"and that needs {API_KEY_ENV} (the key is sent to Vellum only, never written to a cassette)",
                 pytrace=False,
             )
@@ -172,18 +169,18 @@ class VellumReplay:
             self._patch(monkeypatch)
 
     def finish(self) -> None:
-        if not self.recording:
-            return
-        self.cassette_dir.mkdir(parents=True, exist_ok=True)
-        for old in self.cassette_dir.glob(f"*{SUFFIX}"):
-            with old.open("rb") as handle:
-                if is_cassette(handle.read(256)):
-                    old.unlink()
-        for index, cassette in enumerate(self.cassettes, start=1):
-            write_cassette(cassette, self.cassette_dir / f"{index:03d}-{_slug(cassette)}{SUFFIX}")
+        if self.recording:
+            FolderLibrary.save(self.cassette_dir, self.cassettes)
 
     def _keep(self, cassette: Cassette) -> None:
         self.recorded.append(cassette)
+
+    def _capture(self, network: httpx.BaseTransport) -> CaptureTransport:
+        """Recording through to the real API: the key from the environment replaces the client's."""
+        return CaptureTransport(network, self._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=self.redact)
+
+    def _async_capture(self, network: httpx.AsyncBaseTransport) -> AsyncCaptureTransport:
+        return AsyncCaptureTransport(network, self._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=self.redact)
 
     def _patch(self, monkeypatch: pytest.MonkeyPatch) -> None:
         """Route the replayed endpoints of every httpx transport used during the test (see the module doc)."""
@@ -195,7 +192,7 @@ class VellumReplay:
                 return original_sync(transport, request)
             if replay.recording:
                 network = _Unpatched(transport, original_sync)
-                return CaptureTransport(network, replay._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=replay.redact).handle_request(request)
+                return replay._capture(network).handle_request(request)
             return replay.transport.handle_request(request)
 
         async def handle_async_request(transport: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
@@ -203,8 +200,7 @@ class VellumReplay:
                 return await original_async(transport, request)
             if replay.recording:
                 network = _AsyncUnpatched(transport, original_async)
-                capture = AsyncCaptureTransport(network, replay._keep, api_key=os.environ.get(API_KEY_ENV), redact_keys=replay.redact)
-                return await capture.handle_async_request(request)
+                return await replay._async_capture(network).handle_async_request(request)
             return await replay.async_transport.handle_async_request(request)
 
         monkeypatch.setattr(httpx.HTTPTransport, "handle_request", handle_request)
@@ -218,7 +214,7 @@ class VellumReplay:
 
     def _missing_message(self) -> str:
         return (
-            f"{self.test_id}: no cassette: {self._shown_dir()}/ does not exist, and record mode is {self.record_mode!r} "
+            f"{self.test_id}: no cassette: {self._shown_dir()}/ does not exist, and record mode is {self.record_mode.value!r} "
             f"(from {self.mode_source}), "
             f"which never calls the real API.\nRecord it once with {API_KEY_ENV} set:\n"
             f"    {API_KEY_ENV}=... pytest --vellum-record-mode=once '{self.test_id}'\n"
@@ -229,7 +225,7 @@ class VellumReplay:
 class AsyncVellumReplay(VellumReplay):
     """`async_vellum_replay`: `client()` is an `AsyncVellum`, `replay_lines` is awaited."""
 
-    def client(self, *, base_url: str = PREDICT_URL, api_key: str | None = None, **options: Any) -> Any:
+    def client(self, *, base_url: str = DEFAULT_BASE_URL, api_key: str | None = None, **options: Any) -> Any:
         return self.async_client(base_url=base_url, api_key=api_key, **options)
 
     async def replay_lines(self, consumer: Callable[[Any], Any], which: int | str = 0, *, raw: bool = False) -> int:  # type: ignore[override]
@@ -265,20 +261,20 @@ def _configured(kind: type[VellumReplay], request: pytest.FixtureRequest) -> Any
     options.pop("name", None)
     mode, mode_source = (options.pop("record_mode"), "the test's marker") if options.get("record_mode") else _record_mode(config)
     options.pop("record_mode", None)
-    if mode not in RECORD_MODES:
-        raise pytest.UsageError(f"vellum record mode must be one of {', '.join(RECORD_MODES)}, not {mode!r}")
+    if mode not in choices(RecordMode):
+        raise pytest.UsageError(f"vellum record mode must be one of {', '.join(RecordMode)}, not {mode!r}")
     match_on = options.pop("match_on", None)
-    match = MatchRule(options.pop("match", None) or config.getini("vellum_match") or "strict", tuple(match_on) if match_on else DEFAULT_FIELDS)
+    match = MatchRule(options.pop("match", None) or config.getini("vellum_match") or MatchMode.STRICT, tuple(match_on) if match_on else DEFAULT_FIELDS)
     speed = options.pop("speed", None)
-    timing_mode = options.pop("timing", None) or ("recorded" if speed else "instant")
+    timing_mode = options.pop("timing", None) or (TimingMode.RECORDED if speed else TimingMode.INSTANT)
     timing = Timing(timing_mode, float(speed or 1.0))
     redact = (*config.getini("vellum_redact"), *options.pop("redact", ()))
     intercept = bool(options.pop("intercept", True))
     if options:
         raise pytest.UsageError(f"unknown {MARKER} options: {', '.join(sorted(options))}")
     module = Path(str(request.node.path))
-    folder = module.parent / config.getini("vellum_cassette_dir") / module.stem / _safe(name)
-    return kind(cassette_dir=folder, record_mode=mode, mode_source=mode_source, match=match, timing=timing,
+    folder = module.parent / config.getini("vellum_cassette_dir") / module.stem / safe_name(name)
+    return kind(cassette_dir=folder, record_mode=RecordMode(mode), mode_source=mode_source, match=match, timing=timing,
                 redact=tuple(redact), intercept=intercept, test_id=request.node.nodeid)
 
 
@@ -290,21 +286,11 @@ def _record_mode(config: pytest.Config) -> tuple[str, str]:
         return os.environ[MODE_ENV], f"${MODE_ENV}"
     if config.getini("vellum_record_mode"):
         return config.getini("vellum_record_mode"), "the ini option vellum_record_mode"
-    return (NONE, "the default when CI is set") if _in_ci() else (ONCE, "the default")
+    return (RecordMode.NONE, "the default when CI is set") if _in_ci() else (RecordMode.ONCE, "the default")
 
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-") or "test"
-
-
-def _slug(cassette: Cassette) -> str:
-    body = cassette.request.body or {}
-    name = body.get("workflow_deployment_name") or body.get("workflow_deployment_id") or cassette.request.path.rsplit("/", 1)[-1]
-    return _safe(str(name))[:60]
 
 
 def _client_key() -> str:

@@ -1,9 +1,9 @@
 """What a replay answers to one request, decided once for the replay server and the transports.
 
-The answer is a plan: status, headers, and the body as timed chunks (lines that arrived together
-in the recording go out together), plus the cassette's fault: a delay before the first byte, an
-HTTP error instead of the stream, or a connection that breaks after some lines. The server turns
-the plan into socket writes, the transports into an httpx byte stream; both honour it the same way.
+The responder routes a request to its endpoint, finds the recording that answers it and turns the
+recording's plan (`recorder.replay.plan`) into an answer: status, headers, the body as timed chunks,
+the first-byte delay and whether the connection breaks. The server turns the answer into socket
+writes, the transports into an httpx byte stream; both honour it the same way.
 """
 
 from __future__ import annotations
@@ -14,22 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from recorder.model.cassette import EXECUTE_PATH, NDJSON, STATUS_PATH, STREAM_PATH, Cassette
+from recorder.model.cassette import NDJSON, Cassette
+from recorder.model.endpoints import EXECUTE_PATH, STATUS_PATH, STATUS_PREFIX, STREAM_PATH
+from recorder.model.vocabulary import Outcome
 from recorder.replay.endpoint_answers import NoTerminalEvent, execute_answer, status_answer
 from recorder.replay.library import Library
 from recorder.replay.matching import Candidate, Matcher, MatchRule, NoMatch
+from recorder.replay.plan import JSON_TYPE, Chunk, Plan, plan_replay
 from recorder.replay.timing import Timing
 
-STATUS_PREFIX, STATUS_SUFFIX = STATUS_PATH.split("{execution_id}")
+STATUS_SUFFIX = STATUS_PATH.removeprefix(STATUS_PREFIX).removeprefix("{execution_id}")
 REPLAYED_FROM = "x-recorder-replay"  # response header: which recording answered
-_JSON = "application/json"
-_INSTANT_CHUNK = 1 << 16
-
-
-@dataclass(frozen=True, slots=True)
-class Chunk:
-    at_s: float  # when it goes out, in seconds after the request (first-byte delay not included)
-    data: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +34,7 @@ class Answer:
     chunks: tuple[Chunk, ...] = ()
     streamed: bool = False  # chunked transfer (a stream) rather than a Content-Length body
     first_byte_delay_s: float = 0.0
-    cut: bool = False  # the connection breaks after the chunks, without ending the body
+    ending: Outcome = Outcome.COMPLETE  # CUT: the connection breaks after the chunks, without ending the body
     no_match: NoMatch | None = field(default=None, compare=False)
     replayed_from: str | None = None
 
@@ -102,13 +97,13 @@ class Responder:
         if isinstance(found, Answer):
             return found
         candidate, cassette = found
-        failure = self._failure(cassette, candidate.name)
-        if failure is not None:
-            return failure
+        plan = plan_replay(cassette)
+        if plan.faulted:
+            return self.planned_answer(plan, replayed_from=candidate.name, streamed=False)
         try:
-            return json_answer(200, execute_answer(cassette), replayed_from=candidate.name, delay=_delay(cassette))
+            return json_answer(200, execute_answer(cassette), replayed_from=candidate.name, delay=plan.first_byte_delay_s)
         except NoTerminalEvent as exc:
-            return json_answer(500, {"detail": str(exc)}, replayed_from=candidate.name, delay=_delay(cassette))
+            return json_answer(500, {"detail": str(exc)}, replayed_from=candidate.name, delay=plan.first_byte_delay_s)
 
     def _status(self, execution_id: str) -> Answer:
         recorded = self.library.candidates("GET", STATUS_PATH.format(execution_id=execution_id))
@@ -158,67 +153,27 @@ class Responder:
             self._turns[key] = turn + 1
         return matches[turn % len(matches)]
 
-    # -- planning a recorded response -------------------------------------------------------------
+    # -- answering with a plan --------------------------------------------------------------------
 
     def stream_answer(self, cassette: Cassette, *, replayed_from: str | None = None, streamed: bool = True) -> Answer:
         """The cassette's response as recorded, with its fault, at this responder's timing."""
-        failure = self._failure(cassette, replayed_from)
-        if failure is not None:
-            return failure
-        response = cassette.response
-        fault = cassette.fault
-        headers = _headers(response.headers, replayed_from)
-        if response.status >= 400:  # a recorded HTTP error: its body, whole
-            return Answer(response.status, headers, (Chunk(0.0, response.body()),), False, _delay(cassette), replayed_from=replayed_from)
-        count = len(response.lines)
-        cut = fault is not None and fault.cut_after_lines is not None
-        if cut:
-            count = min(count, fault.cut_after_lines)
+        return self.planned_answer(plan_replay(cassette), replayed_from=replayed_from, streamed=streamed)
+
+    def planned_answer(self, plan: Plan, *, replayed_from: str | None = None, streamed: bool = True) -> Answer:
         return Answer(
-            response.status,
-            headers,
-            self._chunks(cassette, count),
-            streamed,
-            _delay(cassette),
-            cut=cut,
+            plan.status,
+            _headers(plan.headers, replayed_from),
+            plan.chunks(self.timing),
+            streamed and plan.ending != Outcome.HTTP_ERROR,
+            plan.first_byte_delay_s,
+            ending=plan.ending,
             replayed_from=replayed_from,
         )
-
-    def _failure(self, cassette: Cassette, replayed_from: str | None) -> Answer | None:
-        """The fault's HTTP error, if the cassette has one."""
-        fault = cassette.fault
-        if fault is None or fault.status is None:
-            return None
-        body = fault.error_body()
-        content_type = _JSON if _is_json(body) else "text/plain; charset=utf-8"
-        return Answer(fault.status, _headers({"content-type": content_type}, replayed_from), (Chunk(0.0, body),), False,
-                      fault.first_byte_delay_s, replayed_from=replayed_from)
-
-    def _chunks(self, cassette: Cassette, count: int) -> tuple[Chunk, ...]:
-        response = cassette.response
-        if count == 0:
-            return ()
-        if self.timing.is_instant:
-            body = response.body(count if count < len(response.lines) else None)
-            return tuple(Chunk(0.0, body[start : start + _INSTANT_CHUNK]) for start in range(0, len(body), _INSTANT_CHUNK))
-        chunks: list[Chunk] = []
-        pending: list[bytes] = []
-        pending_at: int | None = None
-        for index in range(count):
-            line = response.lines[index]
-            if pending_at is not None and line.at_us != pending_at:
-                chunks.append(Chunk(self.timing.at_s(pending_at), b"".join(pending)))
-                pending = []
-            pending_at = line.at_us
-            pending.append(line.data + response.line_end(index))
-        if pending_at is not None:
-            chunks.append(Chunk(self.timing.at_s(pending_at), b"".join(pending)))
-        return tuple(chunks)
 
 
 def json_answer(status: int, value: Any, *, replayed_from: str | None = None, delay: float = 0.0) -> Answer:
     body = json.dumps(value, ensure_ascii=False).encode("utf-8")
-    return Answer(status, _headers({"content-type": _JSON}, replayed_from), (Chunk(0.0, body),), False, delay, replayed_from=replayed_from)
+    return Answer(status, _headers({"content-type": JSON_TYPE}, replayed_from), (Chunk(0.0, body),), False, delay, replayed_from=replayed_from)
 
 
 def no_match_answer(miss: NoMatch) -> Answer:
@@ -251,15 +206,3 @@ def _headers(recorded: Any, replayed_from: str | None) -> tuple[tuple[str, str],
     if replayed_from is not None:
         headers.append((REPLAYED_FROM, replayed_from.encode("ascii", "replace").decode("ascii")))
     return tuple(headers)
-
-
-def _delay(cassette: Cassette) -> float:
-    return cassette.fault.first_byte_delay_s if cassette.fault is not None else 0.0
-
-
-def _is_json(body: bytes) -> bool:
-    try:
-        json.loads(body)
-    except ValueError:
-        return False
-    return True

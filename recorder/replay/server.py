@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from recorder.model.vocabulary import Outcome
 from recorder.replay.library import Library
 from recorder.replay.matching import MatchRule
 from recorder.replay.responder import Answer, Responder, json_answer
-from recorder.replay.timing import Timing
+from recorder.replay.timing import Timing, sleep_until
 
 LOOPBACK = "127.0.0.1"
 # Recorded requests are JSON documents of a few kilobytes; 4 MiB leaves room for large inputs while
@@ -242,12 +243,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _stream(self, answer: Answer, started: float) -> None:
         write = self.wfile.write
         for chunk in answer.chunks:
-            wait = started + chunk.at_s - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+            sleep_until(started + chunk.at_s)
             if chunk.data:
                 write(b"%x\r\n%s\r\n" % (len(chunk.data), chunk.data))
-        if answer.cut:
+        if answer.ending == Outcome.CUT:
             self._break_connection()
             return
         write(b"0\r\n\r\n")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 
-INSTANT, RECORDED = "instant", "recorded"
+from recorder.replay.vocabulary import TimingMode
+
+INSTANT, RECORDED = TimingMode.INSTANT, TimingMode.RECORDED
 
 
 @dataclass(frozen=True, slots=True)
@@ -12,12 +16,13 @@ class Timing:
     """`instant`: every line as fast as the connection takes it. `recorded`: each line when it
     arrived in the recording, measured from the request, divided by `speed` (2.0: twice as fast)."""
 
-    mode: str = INSTANT
+    mode: TimingMode = INSTANT
     speed: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.mode not in (INSTANT, RECORDED):
-            raise ValueError(f"timing must be {INSTANT!r} or {RECORDED!r}, not {self.mode!r}")
+        if self.mode not in TimingMode.__members__.values():
+            raise ValueError(f"timing must be {INSTANT.value!r} or {RECORDED.value!r}, not {self.mode!r}")
+        object.__setattr__(self, "mode", TimingMode(self.mode))
         if not self.speed > 0:
             raise ValueError(f"speed must be above 0, not {self.speed!r}")
 
@@ -41,3 +46,17 @@ class Timing:
         if self.is_instant:
             return "instant"
         return "recorded gaps" if self.speed == 1 else f"recorded gaps at {self.speed:g}x speed"
+
+
+def sleep_until(moment: float) -> None:
+    """Wait until `time.monotonic()` reaches `moment`; a moment already past does not wait."""
+    wait = moment - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+
+
+async def asleep_until(moment: float) -> None:
+    """`sleep_until` for asyncio."""
+    wait = moment - time.monotonic()
+    if wait > 0:
+        await asyncio.sleep(wait)

@@ -23,13 +23,15 @@ from pathlib import Path
 import httpx
 
 from recorder.model.cassette import Cassette
+from recorder.model.vocabulary import Outcome
 from recorder.replay.library import CassetteLibrary, FolderLibrary, Library
 from recorder.replay.matching import MatchRule
 from recorder.replay.responder import Answer, Responder, is_replayed
-from recorder.replay.timing import Timing
+from recorder.replay.timing import Timing, asleep_until, sleep_until
+from recorder.replay.vocabulary import OnNoMatch, choices
 
 CUT_MESSAGE = "peer closed connection without sending complete message body (incomplete chunked read)"
-RAISE, RESPOND = "raise", "respond"
+RAISE, RESPOND = OnNoMatch.RAISE, OnNoMatch.RESPOND
 
 
 class NotReplayed(RuntimeError):
@@ -54,12 +56,12 @@ class _ReplayBase:
         *,
         match: MatchRule = MatchRule(),
         timing: Timing = Timing(),
-        on_no_match: str = RAISE,
+        on_no_match: OnNoMatch = RAISE,
     ) -> None:
-        if on_no_match not in (RAISE, RESPOND):
-            raise ValueError(f"on_no_match must be {RAISE!r} or {RESPOND!r}")
+        if on_no_match not in choices(OnNoMatch):
+            raise ValueError(f"on_no_match must be {RAISE.value!r} or {RESPOND.value!r}")
         self.responder = Responder(open_library(cassettes), match=match, timing=timing)
-        self.on_no_match = on_no_match
+        self.on_no_match = OnNoMatch(on_no_match)
 
     @property
     def library(self) -> Library:
@@ -137,11 +139,9 @@ class _SyncReplayStream(httpx.SyncByteStream):
 
     def __iter__(self) -> Iterator[bytes]:
         for chunk in self._answer.chunks:
-            wait = self._started + chunk.at_s - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
+            sleep_until(self._started + chunk.at_s)
             yield chunk.data
-        if self._answer.cut:
+        if self._answer.ending == Outcome.CUT:
             raise httpx.RemoteProtocolError(CUT_MESSAGE, request=self._request)
 
 
@@ -153,9 +153,7 @@ class _AsyncReplayStream(httpx.AsyncByteStream):
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         for chunk in self._answer.chunks:
-            wait = self._started + chunk.at_s - time.monotonic()
-            if wait > 0:
-                await asyncio.sleep(wait)
+            await asleep_until(self._started + chunk.at_s)
             yield chunk.data
-        if self._answer.cut:
+        if self._answer.ending == Outcome.CUT:
             raise httpx.RemoteProtocolError(CUT_MESSAGE, request=self._request)
