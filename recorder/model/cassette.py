@@ -30,7 +30,7 @@ The file is one JSON document (UTF-8) laid out for review and diffs, one body li
     }
 
 Nothing here touches a database or the network: the store (`recorder.replay.export`,
-`recorder.replay.ingest`) and the replayers build on it.
+`recorder.stream.ingest`) and the replayers build on it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Replaying recorded workflow streams: cassettes, the replay server, transports and the pytest plugin.
 
 - `recorder.model.cassette`: the cassette format (one recorded exchange, versioned).
-- `export_cassette` / `ingest_cassette`: store -> cassette -> store, byte for byte.
+- `export_cassette`: store -> cassette, byte for byte (recorder.stream.ingest.ingest_cassette goes back).
 - `redact`: values out of a cassette before it is written.
 - `ReplayServer` (`recorder serve`), `ReplayTransport` / `AsyncReplayTransport` (no server).
 - `replay_lines` / `areplay_lines`: a cassette into any callable that takes raw lines.
@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from recorder.model.cassette import Cassette, CassetteError, Fault, Line, Request, Response, read_cassette, write_cassette
     from recorder.replay.export import ExportError, export_cassette
     from recorder.replay.feed import ReplayedCut, ReplayedHTTPError, areplay_lines, replay_lines
-    from recorder.replay.ingest import ingest_cassette, ingest_cassette_file
     from recorder.replay.library import CassetteLibrary, FolderLibrary
     from recorder.replay.matching import LOOSE, STRICT, MatchRule, NoMatch
     from recorder.replay.redaction import Redaction, redact
@@ -52,8 +51,6 @@ __all__ = [
     "Timing",
     "areplay_lines",
     "export_cassette",
-    "ingest_cassette",
-    "ingest_cassette_file",
     "read_cassette",
     "redact",
     "replay_lines",
@@ -77,8 +74,6 @@ _LAZY = {
     "ReplayedHTTPError": "recorder.replay.feed",
     "areplay_lines": "recorder.replay.feed",
     "replay_lines": "recorder.replay.feed",
-    "ingest_cassette": "recorder.replay.ingest",
-    "ingest_cassette_file": "recorder.replay.ingest",
     "CassetteLibrary": "recorder.replay.library",
     "FolderLibrary": "recorder.replay.library",
     "LOOSE": "recorder.replay.matching",
