@@ -238,11 +238,7 @@ def phase_ceiling(base_url: str, repeats: int) -> list[Result]:
 
 def empty(store: Any) -> None:
     """Every run starts on empty tables (not timed)."""
-    from recorder.store.schema import Base
-
-    with store.engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
+    store.wipe()
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
