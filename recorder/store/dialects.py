@@ -36,7 +36,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import Connection, Engine, Table, event, select, text
+from sqlalchemy import JSON, Connection, Engine, Table, Text, event, select, text
 from sqlalchemy.engine import URL, make_url
 
 from recorder.extras import require
@@ -47,6 +47,7 @@ from recorder.store.schema import Event
 if TYPE_CHECKING:
     import pyarrow as pa
     from sqlalchemy import ColumnElement
+    from sqlalchemy.types import TypeEngine
 
 _LOOKUP_CHUNK = 500
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
@@ -95,6 +96,10 @@ class Dialect:
         raise NotImplementedError
 
     # -- reads ------------------------------------------------------------------------------------
+
+    def json_type(self) -> TypeEngine[Any]:
+        """The column type of a JSON document (None stored as SQL NULL, not the JSON literal null)."""
+        return JSON(none_as_null=True)
 
     def json_as_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         """A JSON column as its text (DuckDB queries the pulled text)."""
@@ -323,9 +328,12 @@ class PostgresDialect(Dialect):
     def wipe(self, connection: Connection, tables: Sequence[str]) -> None:
         connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
 
-    def json_as_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
-        from sqlalchemy import Text
+    def json_type(self) -> TypeEngine[Any]:
+        from sqlalchemy.dialects.postgresql import JSONB
 
+        return JSONB(none_as_null=True)
+
+    def json_as_text(self, column: ColumnElement[Any]) -> ColumnElement[Any]:
         return column.cast(Text)
 
     def prefer_index_walks(self, connection: Connection) -> None:
