@@ -34,8 +34,6 @@ if TYPE_CHECKING:
     from recorder.store.dialects import Dialect
 
 _IN_CHUNK = 500
-# Below this many rows a whole-table pull is not worth the bulk path's slower start.
-_LARGE_PULL_ROWS = 250_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +231,8 @@ def pull_executions(engine: Engine, dialect: Dialect) -> pa.Table:
         Execution.event_count,
         dialect.json_as_text(Execution.__table__.c.metadata),
     )
-    return _pull(engine, dialect, query, executions_schema())
+    # One row per execution, narrow: the in-process path always serves it fastest.
+    return _pull(engine, dialect, query, executions_schema(), expected_rows=0)
 
 
 def pull_events(engine: Engine, dialect: Dialect, execution_ids: Sequence[str] | None = None, *, expected_rows: int | None = None) -> pa.Table:
@@ -242,7 +241,7 @@ def pull_events(engine: Engine, dialect: Dialect, execution_ids: Sequence[str] |
     bulk path whose start-up would cost more than it saves."""
     schema = events_schema()
     if execution_ids is None:
-        return _pull(engine, dialect, events_select(), schema, large=expected_rows is None or expected_rows >= _LARGE_PULL_ROWS)
+        return _pull(engine, dialect, events_select(), schema, expected_rows=expected_rows)
     tables = [_pull(engine, dialect, events_select().where(Event.execution_id.in_(chunk)), schema) for chunk in _chunks(execution_ids, _IN_CHUNK)]
     return concat(tables, schema)
 
@@ -271,7 +270,7 @@ def events_select() -> Select:
     )
 
 
-def _pull(engine: Engine, dialect: Dialect, query: Select, schema: pa.Schema, *, large: bool = False) -> pa.Table:
+def _pull(engine: Engine, dialect: Dialect, query: Select, schema: pa.Schema, *, expected_rows: int | None = None) -> pa.Table:
     """The query's rows as an Arrow table of `schema` (column order as selected), repetitive text
     columns dictionary-encoded. A query with parameters (an incremental refresh) is small and goes
     through SQLAlchemy; a parameterless one takes the engine's bulk path."""
@@ -279,7 +278,7 @@ def _pull(engine: Engine, dialect: Dialect, query: Select, schema: pa.Schema, *,
     if compiled.params:
         with engine.connect() as connection:
             return compact(rows_to_table(connection.execute(query).fetchall(), schema))
-    return dialect.pull_arrow(engine, str(compiled), schema, large=large)
+    return dialect.pull_arrow(engine, str(compiled), schema, expected_rows=expected_rows)
 
 
 def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:

@@ -109,9 +109,10 @@ class Dialect:
         """Tell the planner, for this transaction only, that index lookups are right (a step of
         a recursive walk or a keyed lookup touches a handful of rows)."""
 
-    def pull_arrow(self, engine: Engine, sql: str, schema: pa.Schema, *, large: bool) -> pa.Table:
+    def pull_arrow(self, engine: Engine, sql: str, schema: pa.Schema, *, expected_rows: int | None = None) -> pa.Table:
         """A parameterless query's rows as Arrow of `schema`, through this engine's bulk path.
-        `large` says the result is big enough to be worth a slower start."""
+        `expected_rows` (None: unknown) lets a small pull skip a path whose start-up costs more
+        than it saves."""
         from recorder.store.arrow_tables import fetch_dbapi
 
         return fetch_dbapi(engine, sql, schema)
@@ -197,9 +198,10 @@ class SqliteDialect(Dialect):
         for table in reversed(tables):
             connection.execute(text(f"DELETE FROM {table}"))
 
-    def pull_arrow(self, engine: Engine, sql: str, schema: pa.Schema, *, large: bool) -> pa.Table:
+    def pull_arrow(self, engine: Engine, sql: str, schema: pa.Schema, *, expected_rows: int | None = None) -> pa.Table:
+        large = expected_rows is None or expected_rows >= self.CHILD_PROCESS_ROWS
         table = self.export_in_child(engine, sql, schema) if large else None
-        return table if table is not None else super().pull_arrow(engine, sql, schema, large=large)
+        return table if table is not None else super().pull_arrow(engine, sql, schema)
 
     def export_in_child(self, engine: Engine, sql: str, schema: pa.Schema) -> pa.Table | None:
         """ADBC's SQLite driver in a child process (recorder.store.sqlite_export), its Arrow
@@ -348,7 +350,7 @@ class PostgresDialect(Dialect):
         """The URL without SQLAlchemy's driver name, as libpq, psycopg and ADBC take it."""
         return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
-    def pull_arrow(self, engine: Engine, sql: str, schema: pa.Schema, *, large: bool) -> pa.Table:
+    def pull_arrow(self, engine: Engine, sql: str, schema: pa.Schema, *, expected_rows: int | None = None) -> pa.Table:
         table = self.fetch_adbc(engine, sql, schema)
         return table if table is not None else self.copy_csv(engine, sql, schema)
 
