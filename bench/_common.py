@@ -25,6 +25,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import make_url
 
+from recorder.store.dialects import PostgresDialect
+
+# A SQLAlchemy PostgreSQL URL as libpq takes it (psycopg.connect), spelled by the store's dialect.
+libpq_url = PostgresDialect().libpq_url
+
 T = TypeVar("T")
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -148,11 +153,6 @@ def _run_child(sender: Any, function: Callable[..., Any], args: tuple[Any, ...])
 def exit_on_sigterm() -> None:
     """Turn SIGTERM into SystemExit, so `finally` blocks (scratch clean-up) run on `kill PID`."""
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(128 + signal.SIGTERM))
-
-
-def libpq_url(url: str) -> str:
-    """A SQLAlchemy PostgreSQL URL as a libpq connection string (what psycopg.connect takes)."""
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 @contextmanager

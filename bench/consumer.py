@@ -27,7 +27,7 @@ spawned interpreter; each backend on a fresh database, emptied before every run.
    difference per event. The client's one-off TypeAdapter build is done before any timing; after
    each instrumented loop the run waits for the recording to finish (not timed, but reported).
 
-Targets (issue 3): consumer >= 50% of the ceiling's events/s; commit delay p99 < 150 ms; the
+Targets: consumer >= 50% of the ceiling's events/s; commit delay p99 < 150 ms; the
 instrumented application's per-event overhead p99 < 1 ms. The last lines are one figure each,
 `[<backend>] <name> <value>`; everything else starts with `# `.
 """
@@ -238,11 +238,7 @@ def phase_ceiling(base_url: str, repeats: int) -> list[Result]:
 
 def empty(store: Any) -> None:
     """Every run starts on empty tables (not timed)."""
-    from recorder.store.schema import Base
-
-    with store.engine.begin() as connection:
-        for table in reversed(Base.metadata.sorted_tables):
-            connection.execute(table.delete())
+    store.wipe()
 
 
 def percentile(sorted_values: list[float], q: float) -> float:

@@ -10,11 +10,11 @@ What is measured, per backend (each phase in a fresh spawned interpreter, on a f
    events, printed in the output, each also syncing the `executions` rows and the recording's
    progress). Timed from the call to its return (schema creation by `Store(url)` is not timed).
    Its peak RSS is the `peak_rss_mb` figure.
-2. recorder_store_only: the same events, read, parsed and laid out as rows *before* each batch is
-   timed, then committed through the writer's own `flush()`: `insert_events` plus the per-batch
+2. recorder_store_only: the same events, read, parsed and handed to the writer
+   (`RecordingWriter.add_parsed`) *before* each batch is timed, then committed through the writer's own `flush()`: `insert_events` plus the per-batch
    `sync_executions` and progress update, in the writer's batch size and transactions. This
    separates what the store layer costs from what reading and parsing cost.
-3. raw_driver: the very same row tuples (recorder's parser and `writer._event_row` layout, built
+3. raw_driver: the very same row tuples (recorder's parser and `recorder.store.bulk.event_row` layout, built
    untimed batch by batch) into an identical, empty `events` table (made by the recorder's
    migrations, so same keys and indexes), through the driver's fastest path: sqlite3
    `executemany` of a plain INSERT in large transactions (with the store's WAL and
@@ -74,11 +74,10 @@ from _common import (
 )
 
 from recorder.model.events import ParsedEvent, RejectedLine, parse_line
-from recorder.model.facts import ExecutionFacts
 from recorder.model.lines import iter_lines
 from recorder.model.timestamps import now_us
-from recorder.store.bulk import EVENT_COLUMNS
-from recorder.store.writer import FlushPolicy, _event_row
+from recorder.store.bulk import EVENT_COLUMNS, event_row
+from recorder.store.writer import FlushPolicy
 from recorder.stream.ingest import CHUNK_SIZE
 
 RAW_BATCH = 50_000
@@ -136,38 +135,35 @@ def prepare_workload(workdir: Path, events: int, seed: int) -> tuple[Path, Path,
     return body, index, meta
 
 
-def iter_row_batches(
-    body_path: str, batch_size: int, recording_id: int, observe: Callable[[ParsedEvent], None] | None = None
-) -> Iterator[tuple[list[tuple[Any, ...]], int]]:
-    """The body's events as `events` rows (the tuples RecordingWriter stores), in batches of
-    `batch_size`, with how many lines were read so far; read and parsed by recorder's own code.
-
-    Only the rows are kept (no parsed bodies), so a batch holds what the writer holds. A line that
-    is not an event would be a reject; the workload has none, so meeting one is an error.
-    """
-    rows: list[tuple[Any, ...]] = []
-    next_seq: dict[str, int] = {}  # each event's number within its execution, as the writer counts
-    lines_seen = 0
-    received_at_us = now_us()
+def iter_events(body_path: str) -> Iterator[ParsedEvent]:
+    """The body's events, read and parsed by recorder's own code. A line that is not an event
+    would be a reject; the workload has none, so meeting one is an error."""
     with open(body_path, "rb") as handle:
         for line in iter_lines(iter(lambda: handle.read(CHUNK_SIZE), b"")):
-            lines_seen = line.position + 1
             parsed = parse_line(line)
             if parsed is None:
                 continue
             if isinstance(parsed, RejectedLine):
                 raise RuntimeError(f"line {line.position} of the workload is a reject: {parsed.reason}")
-            if observe is not None:
-                observe(parsed)
-            seq = next_seq.get(parsed.execution_id, 0)
-            next_seq[parsed.execution_id] = seq + 1
-            rows.append(_event_row(parsed, recording_id, received_at_us, seq))
-            if len(rows) >= batch_size:
-                yield rows, lines_seen
-                rows = []
-                received_at_us = now_us()
+            yield parsed
+
+
+def iter_row_batches(body_path: str, batch_size: int, recording_id: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The body's events as `events` rows (the tuples RecordingWriter stores), in batches of
+    `batch_size`. Only the rows are kept (no parsed bodies), so a batch holds what the writer holds."""
+    rows: list[tuple[Any, ...]] = []
+    next_seq: dict[str, int] = {}  # each event's number within its execution, as the writer counts
+    received_at_us = now_us()
+    for parsed in iter_events(body_path):
+        seq = next_seq.get(parsed.execution_id, 0)
+        next_seq[parsed.execution_id] = seq + 1
+        rows.append(event_row(parsed, recording_id, received_at_us, seq))
+        if len(rows) >= batch_size:
+            yield rows
+            rows = []
+            received_at_us = now_us()
     if rows:
-        yield rows, lines_seen
+        yield rows
 
 
 # -- phases: each runs in a fresh interpreter, on a fresh database, and returns a plain dict -----------
@@ -218,28 +214,14 @@ def phase_recorder_store_only(url: str, body_path: str) -> Result:
     store = Store(url)
     clock = Stopwatch()
     try:
-        policy = FlushPolicy.bulk()
-        writer = store.writer(source=f"file:{body_path}", policy=policy)
-        facts: dict[str, ExecutionFacts] = {}
-        touched: dict[str, ExecutionFacts] = {}
-
-        def observe(event: ParsedEvent) -> None:
-            # What RecordingWriter.add does per event besides parsing it and laying out its row.
-            item = facts.get(event.execution_id)
-            if item is None:
-                item = facts[event.execution_id] = ExecutionFacts(event.execution_id)
-            item.observe(event)
-            touched[event.execution_id] = item
-
-        # Fill the writer's buffers the way `add` does (the workload has no rejects or blank lines).
-        writer._facts = facts
-        for rows, lines_seen in iter_row_batches(body_path, policy.max_events, writer.recording_id, observe):
-            writer._event_rows.extend(rows)
-            writer._touched.update(touched)
-            writer._lines = lines_seen
-            touched.clear()
-            with clock.timing():
-                writer.flush()
+        writer = store.writer(source=f"file:{body_path}", policy=FlushPolicy.bulk())
+        received_at_us = now_us()
+        for event in iter_events(body_path):
+            writer.add_parsed(event, received_at_us)
+            if writer.batch_full:
+                with clock.timing():
+                    writer.flush()
+                received_at_us = now_us()
         with clock.timing():
             result = writer.finish()
     finally:
@@ -279,15 +261,17 @@ def phase_raw_sqlite(url: str, body_path: str, batch_size: int) -> Result:
     """sqlite3 executemany of a plain INSERT, one transaction per `batch_size` rows."""
     from sqlalchemy.engine import make_url
 
+    from recorder.store.dialects import dialect_of
+
     _create_schema(url)
-    connection = sqlite3.connect(make_url(url).database, isolation_level=None)
-    connection.execute("PRAGMA journal_mode=WAL")  # the store's settings (recorder.store.engine)
+    connection = sqlite3.connect(dialect_of(url).database_file(make_url(url)), isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")  # the store's settings (recorder.store.dialects)
     connection.execute("PRAGMA synchronous=NORMAL")
     statement = f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES ({', '.join('?' * len(EVENT_COLUMNS))})"
     clock = Stopwatch()
     events = 0
     try:
-        for rows, _ in iter_row_batches(body_path, batch_size, recording_id=1):
+        for rows in iter_row_batches(body_path, batch_size, recording_id=1):
             with clock.timing():
                 connection.execute("BEGIN")
                 connection.executemany(statement, rows)
@@ -307,7 +291,7 @@ def phase_raw_postgresql(url: str, body_path: str, batch_size: int) -> Result:
     clock = Stopwatch()
     events = 0
     with psycopg.connect(libpq_url(url)) as connection:
-        for rows, _ in iter_row_batches(body_path, batch_size, recording_id=1):
+        for rows in iter_row_batches(body_path, batch_size, recording_id=1):
             with clock.timing(), connection.transaction(), connection.cursor() as cursor, cursor.copy(statement) as copy:
                 for row in rows:
                     copy.write_row(row)

@@ -11,14 +11,6 @@ from recorder.model.cassette import Cassette, CassetteError, is_cassette
 from recorder.model.events import ParsedEvent, RejectedLine
 from recorder.model.timestamps import now_us
 from recorder.store import ExecutionFilter, FlushPolicy, RecordingResult, Store
-from recorder.store.facts import (
-    actuals_of,
-    add_actual,
-    add_status_check,
-    incomplete_execution_ids,
-    mark_abandoned_recordings,
-    status_checks_of,
-)
 from recorder.store.serialize import (
     actual_to_dict,
     event_to_dict,
@@ -28,7 +20,7 @@ from recorder.store.serialize import (
     reject_to_dict,
     status_check_to_dict,
 )
-from recorder.stream.ingest import STDIN, IngestError, ingest_arriving_chunks, ingest_chunks, open_body, read_head
+from recorder.stream.ingest import STDIN, IngestError, ingest_arriving_chunks, ingest_cassette, ingest_chunks, open_body, read_head
 
 
 if TYPE_CHECKING:
@@ -66,8 +58,6 @@ class Recorder:
         if is_cassette(head):
             # A cassette (`recorder export`) is recorded as the exchange it holds: its request
             # (unless one is given), arrival times, HTTP status and outcome.
-            from recorder.replay.ingest import ingest_cassette
-
             try:
                 cassette = Cassette.loads(head + b"".join(rest))
             except CassetteError as exc:
@@ -129,16 +119,15 @@ class Recorder:
         from recorder.stream.vellum_api import get_execution_status
 
         key, url = api_key or api_key_from_env(), base_url_from_env(base_url)
-        mark_abandoned_recordings(self.store.engine, silent_for_s=abandoned_after_s)
-        ids = [self.resolve(i) for i in execution_ids] if execution_ids else incomplete_execution_ids(self.store.engine)
+        self.store.mark_abandoned_recordings(silent_for_s=abandoned_after_s)
+        ids = [self.resolve(i) for i in execution_ids] if execution_ids else self.store.incomplete_execution_ids()
         report = []
         for execution_id in ids:
             answer = get_execution_status(url, key, execution_id)
             body = answer.json() if answer.http_status is not None else None
             body = body if isinstance(body, dict) else {}
             error = body.get("error") if isinstance(body.get("error"), dict) else {}
-            add_status_check(
-                self.store.engine,
+            self.store.add_status_check(
                 execution_id=execution_id,
                 source=answer.url,
                 http_status=answer.http_status,
@@ -186,8 +175,7 @@ class Recorder:
         if metadata is not None:
             actual["metadata"] = metadata
         answer = submit_actuals(url, key, {"execution_id": execution_id, "actuals": [actual]})
-        add_actual(
-            self.store.engine,
+        self.store.add_actual(
             execution_id=execution_id,
             output_key=output,
             output_type=output_type,
@@ -218,10 +206,8 @@ class Recorder:
         resolved = self.store.resolve_execution_id(execution_id)
         if resolved is not None:
             return resolved
-        from recorder.store.queries import find_execution_ids
-
         shown = 5
-        candidates = find_execution_ids(self.store.engine, execution_id, limit=shown + 1)
+        candidates = self.store.find_execution_ids(execution_id, limit=shown + 1)
         if len(candidates) > 1:
             count, more = (f"more than {shown}", ", ...") if len(candidates) > shown else (str(len(candidates)), "")
             raise ExecutionNotFound(
@@ -262,8 +248,8 @@ class Recorder:
             "error": error,
             "recordings": [recording_to_dict(recording) for recording in recordings],
             "rejects": [reject_to_dict(reject) for reject in rejects],
-            "status_checks": [status_check_to_dict(c) for c in status_checks_of(self.store.engine, [execution.execution_id]).get(execution.execution_id, [])],
-            "actuals": [actual_to_dict(a) for a in actuals_of(self.store.engine, execution.execution_id)],
+            "status_checks": [status_check_to_dict(c) for c in self.store.status_checks_of([execution.execution_id]).get(execution.execution_id, [])],
+            "actuals": [actual_to_dict(a) for a in self.store.actuals_of(execution.execution_id)],
             "events": [event_to_dict(event) for event in self.store.events(execution.execution_id)],
         }
 
@@ -289,7 +275,7 @@ class Recorder:
         if analytics is None:
             from recorder.analytics import Analytics
 
-            analytics = self.__dict__["_analytics"] = Analytics(self.store.engine)
+            analytics = self.__dict__["_analytics"] = Analytics(self.store)
         return analytics
 
     def _fleet(self, purpose: str) -> Analytics:

@@ -18,7 +18,6 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from recorder.store import Store
-from recorder.store.schema import Base
 
 # The CLI sizes its output to COLUMNS when not on a terminal (pytest-xdist workers set 80): one
 # width for every test, so an assertion never depends on where a long message wraps.
@@ -30,7 +29,6 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Copied from the team's shared wire-format samples (30 real streams with their truth files), so a
 # clone with nothing beside it runs the whole suite.
 SAMPLES = Path(__file__).resolve().parent / "data" / "samples"
-TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
 
 
 class PostgresServer:
@@ -91,10 +89,8 @@ def store_url(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> s
         Store(url).close()
         return url
     url = request.getfixturevalue("postgres_store_url")
-    engine = create_engine(url)
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    with Store(url) as store:
+        store.wipe()
     return url
 
 

@@ -4,7 +4,6 @@ once and refreshed only where the store changed. Both backends, and the two agre
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +12,6 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from recorder.analytics import Analytics, UnknownGrouping
-from recorder.analytics import source
 from recorder.api import Recorder
 from recorder.demo.workload import body_bytes, build_workload
 from recorder.store import Store
@@ -179,7 +177,7 @@ def test_sql_runs_over_the_documented_views_with_parameters(samples: Recorder, s
 
 def test_fleet_snapshot_is_pulled_once_and_reused_while_the_store_is_unchanged(store: Store, samples_dir: Path) -> None:
     ingest_all_samples(store, samples_dir)
-    analytics = Analytics(store.engine)
+    analytics = Analytics(store)
     assert analytics.refresh().mode == "full"
     analytics.latency("node")
     assert analytics.refresh().mode == "unchanged"
@@ -188,66 +186,23 @@ def test_fleet_snapshot_is_pulled_once_and_reused_while_the_store_is_unchanged(s
 def test_new_events_refresh_only_the_executions_they_touch(store: Store, samples_dir: Path) -> None:
     for name in SAMPLE_NAMES[:20]:
         ingest_path(store, str(samples_dir / f"{name}.ndjson"), request=load_truth(samples_dir, name)["request"])
-    analytics = Analytics(store.engine)
+    analytics = Analytics(store)
     analytics.refresh()
     cut = StreamBuilder().workflow("INITIATED", 0).node("p", "INITIATED", 5, node_type="PROMPT")
     cut.record(store)
     report = analytics.refresh()
     assert (report.mode, report.executions_pulled) == ("incremental", 1)
     assert analytics.sql("SELECT count(*) FROM node_spans WHERE open").item() == 1
-    assert_frame_equal(analytics.latency("node_type"), Analytics(store.engine).latency("node_type"))
+    assert_frame_equal(analytics.latency("node_type"), Analytics(store).latency("node_type"))
 
 
 def test_a_snapshot_directory_lets_a_new_process_start_from_parquet(store: Store, samples_dir: Path, tmp_path: Path) -> None:
     ingest_all_samples(store, samples_dir)
-    first = Analytics(store.engine, snapshot_dir=tmp_path / "snapshot")
+    first = Analytics(store, snapshot_dir=tmp_path / "snapshot")
     expected = first.latency("node")
-    second = Analytics(store.engine, snapshot_dir=tmp_path / "snapshot")
+    second = Analytics(store, snapshot_dir=tmp_path / "snapshot")
     assert second.refresh().mode == "loaded"
     assert_frame_equal(second.latency("node"), expected)
-
-
-def test_postgresql_pulls_agree_between_adbc_and_copy(postgres_server, samples_dir: Path) -> None:
-    pytest.importorskip("adbc_driver_postgresql")
-    with Store(postgres_server.create_database()) as store:
-        ingest_all_samples(store, samples_dir)
-        query, schema = source._events_select(), source.events_schema()
-        fast = source._fetch_adbc(store.engine, query, schema)
-        plain = source._copy_postgresql(store.engine, query, schema)
-    assert fast.num_rows == plain.num_rows > 0
-    order = [("execution_id", "ascending"), ("position", "ascending")]
-    assert fast.cast(schema).sort_by(order).to_pylist() == plain.sort_by(order).to_pylist()
-
-
-def test_sqlite_pulls_agree_between_the_adbc_child_process_and_sqlite3(tmp_path: Path, samples_dir: Path) -> None:
-    pytest.importorskip("adbc_driver_sqlite")
-    with Store(f"sqlite:///{tmp_path / 'pull.db'}") as store:
-        ingest_all_samples(store, samples_dir)
-        query, schema = source._events_select(), source.events_schema()
-        exported = source._export_sqlite(store.engine, query, schema)
-        fetched = source._fetch_dbapi(store.engine, query, schema)
-    assert exported.num_rows == fetched.num_rows > 0
-    assert exported.cast(schema).to_pylist() == fetched.cast(schema).to_pylist()
-
-
-def test_the_adbc_child_process_cannot_deadlock_on_a_chatty_stderr(tmp_path: Path, samples_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A verbose interpreter writes ~200 KB to stderr before any Arrow reaches stdout: more than a
-    pipe holds, so a parent reading stdout first must not leave stderr as an unread pipe."""
-    pytest.importorskip("adbc_driver_sqlite")
-    with Store(f"sqlite:///{tmp_path / 'pull.db'}") as store:
-        for name in SAMPLE_NAMES[:2]:
-            ingest_path(store, str(samples_dir / f"{name}.ndjson"), request=load_truth(samples_dir, name)["request"])
-        query, schema = source._events_select(), source.events_schema()
-        monkeypatch.setenv("PYTHONVERBOSE", "1")
-        results: list[object] = []
-        reader = threading.Thread(target=lambda: results.append(source._export_sqlite(store.engine, query, schema)), daemon=True)
-        reader.start()
-        reader.join(120)
-        assert not reader.is_alive(), "the pull is stuck on the child's stderr"
-        monkeypatch.delenv("PYTHONVERBOSE")
-        expected = source._fetch_dbapi(store.engine, query, schema)
-    [exported] = results
-    assert exported.cast(schema).to_pylist() == expected.cast(schema).to_pylist()
 
 
 def test_sqlite_and_postgresql_stores_give_identical_answers(
@@ -266,13 +221,13 @@ def test_sqlite_and_postgresql_stores_give_identical_answers(
 def test_a_loaded_snapshot_catches_up_with_what_was_recorded_since(store: Store, samples_dir: Path, tmp_path: Path) -> None:
     for name in SAMPLE_NAMES[:10]:
         ingest_path(store, str(samples_dir / f"{name}.ndjson"), request=load_truth(samples_dir, name)["request"])
-    Analytics(store.engine, snapshot_dir=tmp_path / "snapshot").refresh()
+    Analytics(store, snapshot_dir=tmp_path / "snapshot").refresh()
     for name in SAMPLE_NAMES[10:12]:
         ingest_path(store, str(samples_dir / f"{name}.ndjson"), request=load_truth(samples_dir, name)["request"])
-    later = Analytics(store.engine, snapshot_dir=tmp_path / "snapshot")
+    later = Analytics(store, snapshot_dir=tmp_path / "snapshot")
     report = later.refresh()
     assert (report.mode, report.executions_pulled) == ("incremental", 2)
-    assert_frame_equal(later.latency("node"), Analytics(store.engine).latency("node"))
+    assert_frame_equal(later.latency("node"), Analytics(store).latency("node"))
 
 
 def test_node_spans_view_agrees_with_timelines_on_the_awkward_cases(store: Store) -> None:

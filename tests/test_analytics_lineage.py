@@ -10,7 +10,6 @@ import pytest
 
 from recorder.api import ExecutionNotFound, Recorder
 from recorder.store import Store
-from recorder.store.bulk import insert_ignore
 from recorder.store.schema import Execution
 from tests.test_analytics_timeline import StreamBuilder, sample_recorder  # noqa: F401 - a module-scoped fixture
 from tests.test_samples import SAMPLE_NAMES, load_truth
@@ -34,7 +33,7 @@ def insert_chain(store: Store, length: int) -> list[str]:
         for index, execution_id in enumerate(ids)
     ]
     with store.engine.begin() as connection:
-        insert_ignore(connection, Execution.__table__, rows)
+        store.backend.insert_ignore(connection, Execution.__table__, rows)
     return ids
 
 

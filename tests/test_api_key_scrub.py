@@ -27,7 +27,7 @@ from recorder.model.cassette import REDACTED, Cassette
 from recorder.model.events import load_json
 from recorder.model.secrets import SecretScrubber, credentials_in
 from recorder.replay.capture import CaptureTransport
-from recorder.replay.ingest import ingest_cassette
+from recorder.stream.ingest import ingest_cassette
 from recorder.store import Recording, Store
 from recorder.stream.ingest import ingest_chunks
 from recorder.stream.instrument import RecordingTransport

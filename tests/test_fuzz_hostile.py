@@ -13,13 +13,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from recorder.demo.server import LoopbackVellum, Scenario
 from recorder.replay.export import export_cassette
 from recorder.store import Event, Execution, Recording, Reject, Store
-from recorder.store.schema import Base
 from recorder.stream.http import execute_and_record
 from recorder.stream.ingest import ingest_chunks
 
@@ -82,15 +81,8 @@ bodies = st.tuples(st.lists(events | st.sampled_from(JUNK), min_size=1, max_size
 
 
 def wipe(url: str) -> None:
-    engine = create_engine(url)
-    tables = [table.name for table in Base.metadata.sorted_tables]
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in reversed(tables):
-                connection.execute(text(f"DELETE FROM {table}"))
-    engine.dispose()
+    with Store(url) as store:
+        store.wipe()
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 
-from sqlalchemy import create_engine, text
 
 from recorder.replay.export import export_cassette
 from recorder.store import Store
@@ -73,10 +72,8 @@ def test_a_cassette_on_stdin_is_still_recognised(store_url: str, tmp_path) -> No
         cassette.write_bytes(export_cassette(store, EXEC).dumps())
     other = store_url if "sqlite" not in store_url else f"sqlite:///{tmp_path / 'other.db'}"
     if other == store_url:
-        engine = create_engine(store_url)
-        with engine.begin() as connection:
-            connection.execute(text("TRUNCATE recordings, executions, events, rejects RESTART IDENTITY CASCADE"))
-        engine.dispose()
+        with Store(store_url) as store:
+            store.wipe()
     done = subprocess.run([sys.executable, "-m", "recorder.cli", "--db", other, "ingest", "-", "--json"],
                           input=cassette.read_bytes(), capture_output=True, timeout=60)
     assert done.returncode == 0, done.stderr.decode()

@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from recorder.demo.server import LoopbackVellum, Scenario
 from recorder.model.cassette import Cassette, Request, Response
-from recorder.replay.ingest import ingest_cassette
+from recorder.stream.ingest import ingest_cassette
 from recorder.store import Recording, Store
 from recorder.stream.http import execute_and_record
 from recorder.stream.ingest import ingest_chunks

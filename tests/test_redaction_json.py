@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from recorder.model.cassette import REDACTED, Cassette, Line, Request, Response, lines_of_body
-from recorder.replay.ingest import ingest_cassette
+from recorder.stream.ingest import ingest_cassette
 from recorder.replay.redaction import redact
 from recorder.store import Store
 from tests.test_replay_support import load_sample

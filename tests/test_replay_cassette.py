@@ -16,7 +16,7 @@ from recorder.demo.server import LoopbackVellum, Scenario
 from recorder.demo.workload import body_bytes, build_workload
 from recorder.model.cassette import FORMAT, Cassette, CassetteError, Fault, Line, Request, Response, is_cassette
 from recorder.replay.export import ExportError, export_cassette
-from recorder.replay.ingest import ingest_cassette
+from recorder.stream.ingest import ingest_cassette
 from recorder.store import Outcome, Store
 from recorder.stream.http import execute_and_record
 from recorder.stream.ingest import ingest_path

@@ -91,17 +91,7 @@ def write_folder(folder: Path, cassettes: dict[str, Cassette]) -> Path:
 def empty(store: Store) -> Store:
     """The same store with every table emptied: the fresh destination of a round trip, without
     the cost of another database."""
-    from sqlalchemy import text
-
-    from recorder.store.schema import Base
-
-    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
-    with store.engine.begin() as connection:
-        if store.dialect == "postgresql":
-            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
-        else:
-            for table in tables:
-                connection.execute(text(f"DELETE FROM {table}"))
+    store.wipe()
     return store
 
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from recorder.analytics import Analytics
-from recorder.analytics.service import SNAPSHOT_ENV
+from recorder.analytics.analytics import SNAPSHOT_ENV
 from recorder.api import Recorder
 from recorder.cli.main import cli
 from recorder.store import Store
@@ -47,7 +47,7 @@ def hostile(secret: Path, target: Path) -> list[str]:
 
 
 def test_sql_cannot_read_write_attach_or_load_by_default(recorded: Store, secret: Path, tmp_path: Path) -> None:
-    analytics = Analytics(recorded.engine)
+    analytics = Analytics(recorded)
     target = tmp_path / "out.csv"
     for query in hostile(secret, target):
         with pytest.raises(duckdb.Error):
@@ -74,10 +74,10 @@ def test_allow_files_opts_in_for_the_query_and_leaves_the_default_sandboxed(reco
 
 
 def test_the_parquet_snapshot_still_saves_and_loads_under_the_sandbox(recorded: Store, secret: Path, tmp_path: Path) -> None:
-    first = Analytics(recorded.engine, snapshot_dir=tmp_path / "snapshot")
+    first = Analytics(recorded, snapshot_dir=tmp_path / "snapshot")
     assert first.refresh().mode == "full"
     assert sorted(p.name for p in (tmp_path / "snapshot").glob("*.parquet")) == ["events_t.parquet", "executions_t.parquet", "spans_t.parquet"]
-    second = Analytics(recorded.engine, snapshot_dir=tmp_path / "snapshot")
+    second = Analytics(recorded, snapshot_dir=tmp_path / "snapshot")
     assert second.refresh().mode == "loaded"
     assert second.sql("SELECT count(*) FROM executions").item() == 3
     with pytest.raises(duckdb.PermissionException):

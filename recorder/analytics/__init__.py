@@ -1,4 +1,4 @@
-"""Analytics over the store: timelines, latency breakdowns, lineage and SQL (issue 4).
+"""Analytics over the store: timelines, latency breakdowns, lineage and SQL.
 
 Dependencies point one way: analytics -> store -> model. `Analytics` is the entry point; the
 `Recorder` methods and the CLI commands are thin projections of it. DuckDB, polars and pyarrow are
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from recorder.analytics.filters import AnalyticsFilter
 from recorder.analytics.latency import UnknownGrouping
 from recorder.analytics.lineage import Descendant, Lineage
-from recorder.analytics.service import Analytics
+from recorder.analytics.analytics import Analytics
 from recorder.analytics.timeline import Span, Timeline
 
 if TYPE_CHECKING:

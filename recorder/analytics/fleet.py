@@ -2,7 +2,7 @@
 
 Pulling every event costs seconds at millions of events, and a fleet query over Arrow costs tens of
 milliseconds, so the pull must not happen per query. The snapshot remembers the store's
-fingerprint (recorder.analytics.source.store_fingerprint); while it is unchanged, queries run on
+fingerprint (`Store.fingerprint`); while it is unchanged, queries run on
 what is held. When it changes, the execution rows are pulled again (they are few) and the events
 of only those executions whose event count changed are pulled again, through the primary key.
 Spans are derived once per pulled execution, in DuckDB, and kept; the verbatim text pulled for
@@ -26,15 +26,17 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from sqlalchemy import Engine
 
-from recorder.analytics import source, sql
+from recorder.analytics import sql
+
+if TYPE_CHECKING:
+    from recorder.store import Store
 
 _FORMAT = 1
 _STAMP = b"recorder.snapshot"
@@ -65,8 +67,8 @@ class RefreshReport:
 class FleetSnapshot:
     """Executions, events (without their text) and node spans, held as Arrow and queried by DuckDB."""
 
-    def __init__(self, engine: Engine, directory: Path | None = None) -> None:
-        self._engine = engine
+    def __init__(self, store: Store, directory: Path | None = None) -> None:
+        self._store = store
         self._directory = directory
         self._lock = threading.Lock()
         self._fingerprint: tuple[Any, ...] | None = None
@@ -91,7 +93,7 @@ class FleetSnapshot:
     def refresh(self) -> RefreshReport:
         with self._lock:
             started = time.perf_counter()
-            fingerprint = _jsonable(source.store_fingerprint(self._engine))
+            fingerprint = _jsonable(self._store.fingerprint())
             if self._tables is None and self._directory is not None:
                 self._load()
                 if self._fingerprint == fingerprint:
@@ -111,17 +113,17 @@ class FleetSnapshot:
     # -- pulling -----------------------------------------------------------------------------------
 
     def _pull(self, fingerprint: tuple[Any, ...], started: float) -> RefreshReport:
-        executions = source.pull_executions(self._engine)
+        executions = self._store.pull_executions()
         changed = None if self._tables is None else _changed_executions(self._tables["executions_t"], executions)
         if changed is not None and len(changed) > _FULL_PULL_SHARE * max(executions.num_rows, 1):
             changed = None
         if changed is None:
-            pulled = source.pull_events(self._engine, expected_rows=pc.sum(executions.column("event_count")).as_py() or 0)
+            pulled = self._store.pull_events(expected_rows=pc.sum(executions.column("event_count")).as_py() or 0)
             events, spans = self._derive(pulled)
             mode = "full"
             pulled_executions = executions.num_rows
         else:
-            pulled = source.pull_events(self._engine, changed)
+            pulled = self._store.pull_events(changed)
             new_events, new_spans = self._derive(pulled)
             keep = _not_in(executions.column("execution_id"), changed)
             keep_ids = pc.filter(executions.column("execution_id"), keep)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from recorder.analytics.source import LinkRow
+from recorder.store.analytics_reads import LinkRow
 from recorder.model.timestamps import us_to_iso
 
 if TYPE_CHECKING:
@@ -108,7 +108,7 @@ class Lineage:
 
 
 def build_lineage(execution_id: str, family: Iterable[LinkRow], costs_usd: Mapping[str, float] | None = None) -> Lineage:
-    """The lineage of `execution_id` from the rows of its family (lineage_family in source)."""
+    """The lineage of `execution_id` from the rows of its family (`Store.lineage_family`)."""
     by_id = {row.execution_id: row for row in family}
     if execution_id not in by_id:
         raise KeyError(execution_id)

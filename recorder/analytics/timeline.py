@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from recorder.analytics.intervals import Interval, covered_us, critical_path, overlap_counts, peak_concurrency
 from recorder.analytics.meta import dig
-from recorder.analytics.source import EventRow, ExecutionRow
+from recorder.store.analytics_reads import EventRow, ExecutionRow
 from recorder.model.events import load_json
 from recorder.model.timestamps import us_to_iso
 from recorder.model.vocabulary import TERMINAL_STATES

@@ -30,7 +30,7 @@ The file is one JSON document (UTF-8) laid out for review and diffs, one body li
     }
 
 Nothing here touches a database or the network: the store (`recorder.replay.export`,
-`recorder.replay.ingest`), the replayers (`recorder.replay.plan` turns a cassette and its fault
+`recorder.stream.ingest`), the replayers (`recorder.replay.plan` turns a cassette and its fault
 into what a replay sends) and the cassette folder (`recorder.replay.library.FolderLibrary`) build
 on it.
 """

@@ -1,7 +1,7 @@
 """Replaying recorded workflow streams: cassettes, the replay server, transports and the pytest plugin.
 
 - `recorder.model.cassette`: the cassette format (one recorded exchange, versioned).
-- `export_cassette` / `ingest_cassette`: store -> cassette -> store, byte for byte.
+- `export_cassette`: store -> cassette, byte for byte (recorder.stream.ingest.ingest_cassette goes back).
 - `redact`: values out of a cassette before it is written.
 - `plan_replay`: what a replay sends for a cassette and how the exchange ends, one plan for all.
 - `ReplayServer` (`recorder serve`), `ReplayTransport` / `AsyncReplayTransport` (no server).
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from recorder.model.cassette import Cassette, CassetteError, Fault, Line, Request, Response, read_cassette, write_cassette
     from recorder.replay.export import ExportError, export_cassette
     from recorder.replay.feed import ReplayedCut, ReplayedHTTPError, areplay_lines, replay_lines
-    from recorder.replay.ingest import ingest_cassette
     from recorder.replay.library import CassetteLibrary, FolderLibrary
     from recorder.replay.matching import LOOSE, STRICT, MatchRule, NoMatch
     from recorder.replay.plan import Plan, plan_replay
@@ -61,7 +60,6 @@ __all__ = [
     "TimingMode",
     "areplay_lines",
     "export_cassette",
-    "ingest_cassette",
     "plan_replay",
     "read_cassette",
     "redact",
@@ -86,7 +84,6 @@ _LAZY = {
     "ReplayedHTTPError": "recorder.replay.feed",
     "areplay_lines": "recorder.replay.feed",
     "replay_lines": "recorder.replay.feed",
-    "ingest_cassette": "recorder.replay.ingest",
     "CassetteLibrary": "recorder.replay.library",
     "FolderLibrary": "recorder.replay.library",
     "LOOSE": "recorder.replay.matching",

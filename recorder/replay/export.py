@@ -17,17 +17,12 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-
-from sqlalchemy import Text, cast, select
-from sqlalchemy.orm import Session
 
 from recorder.model.cassette import NDJSON, STREAM_PATH, Cassette, Fault, Line, Request, Response
 from recorder.replay.redaction import redact
 from recorder.store import Outcome, Recording, Store
-from recorder.store.schema import Event, Reject
 
 # The writer's reason for a body that ended cleanly before its terminal event (recorder.store.writer):
 # such a stream is replayed as it ended, cleanly; any other cut broke the connection.
@@ -53,7 +48,8 @@ def export_cassette(store: Store, execution_id: str, *, redact_keys: Sequence[st
     if execution is None:
         raise ExportError(f"no recorded execution has the id {execution_id!r}")
     recordings = store.recordings_of(execution_id)
-    carrying = _recordings_with_lines([*recordings, *_recordings_referring_to(store, execution_id, recordings)])
+    referring = store.recordings_referring_to(execution_id, excluding=[recording.id for recording in recordings])
+    carrying = _recordings_with_lines([*recordings, *referring])
     if not carrying:
         raise ExportError(f"execution {execution_id} has no recorded stream to export")
     recording = carrying[0]
@@ -109,20 +105,16 @@ def _rows_stored_elsewhere(store: Store, recording: Recording) -> dict[int, _Row
     """The lines of the recording that another recording stored (`recordings.stored_elsewhere`)."""
     elsewhere = recording.stored_elsewhere or {}
     rows: dict[int, _Row] = {}
-    with Session(store.engine) as session:
-        for start, count, execution_id, seq in elsewhere.get("events", ()):
-            stored = session.execute(
-                select(Event.seq, Event.raw).where(Event.execution_id == execution_id, Event.seq >= seq, Event.seq < seq + count)
-            ).all()
-            for stored_seq, raw in stored:
-                position = start + stored_seq - seq
-                rows[position] = _Row(position, raw.encode("utf-8"), None)
-        reject_positions = {reject_id: position for position, reject_id in elsewhere.get("rejects", ())}
-        if reject_positions:
-            rejects = session.execute(select(Reject.id, Reject.raw, Reject.raw_bytes).where(Reject.id.in_(list(reject_positions))))
-            for reject_id, raw, raw_bytes in rejects:
-                position = reject_positions[reject_id]
-                rows[position] = _Row(position, raw_bytes if raw_bytes is not None else raw.encode("utf-8"), None)
+    runs = elsewhere.get("events", ())  # [position, count, execution_id, seq] per run
+    stored_runs = store.event_runs([(execution_id, seq, count) for _start, count, execution_id, seq in runs])
+    for (start, _count, _execution_id, seq), stored in zip(runs, stored_runs):
+        for stored_seq, raw in stored:
+            position = start + stored_seq - seq
+            rows[position] = _Row(position, raw.encode("utf-8"), None)
+    reject_positions = {reject_id: position for position, reject_id in elsewhere.get("rejects", ())}
+    for reject_id, raw, raw_bytes in store.reject_lines(list(reject_positions)):
+        position = reject_positions[reject_id]
+        rows[position] = _Row(position, raw_bytes if raw_bytes is not None else raw.encode("utf-8"), None)
     return rows
 
 
@@ -164,19 +156,6 @@ def _timed(rows: list[_Row], started_at_us: int) -> tuple[Line, ...]:
     return tuple(lines)
 
 
-def _recordings_referring_to(store: Store, execution_id: str, known: Sequence[Recording]) -> list[Recording]:
-    """Recordings whose body holds events of the execution that another recording stored (a body
-    ingested again after a kill -9 stored none of them itself)."""
-    pattern = json.dumps(execution_id).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    query = select(Recording).where(
-        Recording.stored_elsewhere.is_not(None),
-        cast(Recording.stored_elsewhere, Text).like(f"%{pattern}%", escape="\\"),
-        Recording.id.not_in([recording.id for recording in known]),
-    )
-    with Session(store.engine, expire_on_commit=False) as session:
-        return list(session.scalars(query))
-
-
 def _recordings_with_lines(recordings: Sequence[Recording]) -> list[Recording]:
     """Recordings that carried a body, best first: complete ones, then the longest, then the oldest."""
     carrying = [r for r in recordings if r.line_count]
@@ -188,16 +167,7 @@ def _rows_of(store: Store, recording: Recording, execution_id: str) -> tuple[dic
     recordings stored for the executions it carried."""
     own: dict[int, _Row] = {}
     others: dict[int, _Row] = {}
-    with Session(store.engine) as session:
-        carried = set(session.scalars(select(Event.execution_id).where(Event.recording_id == recording.id).distinct()))
-        events = session.execute(
-            select(Event.position, Event.raw, Event.received_at_us, Event.recording_id)
-            .where(Event.execution_id.in_(carried | {execution_id}), Event.position < recording.line_count)
-            .order_by(Event.position)
-        ).all()
-        rejects = session.execute(
-            select(Reject.position, Reject.raw, Reject.raw_bytes, Reject.received_at_us).where(Reject.recording_id == recording.id)
-        ).all()
+    events, rejects = store.recording_lines(recording, execution_id)
     for position, raw, received_at_us, recording_id in events:
         if recording_id == recording.id:
             own[position] = _Row(position, raw.encode("utf-8"), received_at_us)

@@ -5,13 +5,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from sqlalchemy import select
-
 from recorder.model.cassette import STREAM_PATH, Cassette
 from recorder.replay.export import ExportError, export_cassette
 from recorder.replay.matching import Candidate
 from recorder.store import Outcome, Store
-from recorder.store.schema import Execution, Recording
 
 
 class StoreLibrary:
@@ -58,14 +55,7 @@ class StoreLibrary:
         return cassette
 
     def refresh(self) -> bool:
-        query = (
-            select(Execution.execution_id, Recording.request)
-            .outerjoin(Recording, Recording.id == Execution.recording_id)
-            .order_by(Execution.started_at_us.nulls_last(), Execution.execution_id)
-        )
-        with self.store.engine.connect() as connection:
-            rows = connection.execute(query).all()
-        candidates = [Candidate(f"execution {execution_id}", request, execution_id) for execution_id, request in rows]
+        candidates = [Candidate(f"execution {execution_id}", request, execution_id) for execution_id, request in self.store.execution_requests()]
         with self._lock:
             changed = [(c.execution_id, c.body) for c in candidates] != [(c.execution_id, c.body) for c in self._candidates]
             if changed:

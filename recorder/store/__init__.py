@@ -14,7 +14,9 @@ from recorder.store.errors import ForeignDatabase, NoStore, SchemaOutOfDate, Sto
 from recorder.store.urls import DEFAULT_URL, URL_ENV
 
 if TYPE_CHECKING:
+    from recorder.store.analytics_reads import EventRow, ExecutionRow, LinkRow
     from recorder.store.database import Store
+    from recorder.store.dialects import Dialect
     from recorder.store.queries import ExecutionFilter
     from recorder.store.schema import Event, Execution, Recording, Reject
     from recorder.store.writer import FlushPolicy, Outcome, RecordingResult, RecordingWriter
@@ -22,11 +24,15 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_URL",
     "URL_ENV",
+    "Dialect",
     "Event",
+    "EventRow",
     "Execution",
     "ExecutionFilter",
+    "ExecutionRow",
     "FlushPolicy",
     "ForeignDatabase",
+    "LinkRow",
     "NoStore",
     "Outcome",
     "Recording",
@@ -41,6 +47,10 @@ __all__ = [
 
 _LAZY = {
     "Store": "recorder.store.database",
+    "Dialect": "recorder.store.dialects",
+    "EventRow": "recorder.store.analytics_reads",
+    "ExecutionRow": "recorder.store.analytics_reads",
+    "LinkRow": "recorder.store.analytics_reads",
     "ExecutionFilter": "recorder.store.queries",
     "Event": "recorder.store.schema",
     "Execution": "recorder.store.schema",

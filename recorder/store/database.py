@@ -1,18 +1,34 @@
-"""`Store`: one recorder database, opened (and, when asked, given its schema) from a URL."""
+"""`Store`: one recorder database, and the one contract everything outside the store reads and
+writes it through.
+
+Only the store names tables or issues SQL against them: analytics, replay, the API, the CLI, the
+tests and the benchmarks call these methods. Each method is the same on both engines; what the
+engines do differently is in the store's `Dialect` (recorder.store.dialects), picked when the
+engine is made.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from recorder.model.request import RecordedRequest
+from recorder.store import analytics_reads, queries, reconciliation, recording_lines
 from recorder.store import engine as _engine
-from recorder.store import queries
+from recorder.store.analytics_reads import EventRow, ExecutionRow, LinkRow
+from recorder.store.dialects import Dialect, dialect_of
 from recorder.store.engine import resolve_url
 from recorder.store.queries import ExecutionFilter
-from recorder.store.schema import Event, Execution, Recording, Reject
-from recorder.store.writer import FlushPolicy, RecordingResult, RecordingWriter
+from recorder.store.schema import Actual, Base, Event, Execution, Recording, Reject, StatusCheck
+from recorder.store.writer import FlushPolicy, RecordingWriter
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+# Parents first, so a dialect that deletes table by table can go in reverse.
+_TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
 
 
 class Store:
@@ -34,6 +50,7 @@ class Store:
     ) -> None:
         self.url = resolve_url(url)
         self.engine: Engine = _engine.create_store_engine(self.url)
+        self.backend: Dialect = dialect_of(self.engine)
         if ensure_schema:
             try:
                 _engine.ensure_schema(self.engine, create=create_schema, allow_other_tables=allow_other_tables)
@@ -43,7 +60,10 @@ class Store:
 
     @property
     def dialect(self) -> str:
-        return self.engine.dialect.name
+        """The engine's name: `sqlite` or `postgresql`."""
+        return self.backend.name
+
+    # -- the schema -------------------------------------------------------------------------------
 
     def upgrade(self, revision: str = "head") -> str | None:
         """Migrate to `revision`; returns the revision the database is at afterwards."""
@@ -57,6 +77,13 @@ class Store:
     def revision(self) -> str | None:
         return _engine.current_revision(self.engine)
 
+    def wipe(self) -> None:
+        """Empty every recorder table, keeping the schema (and its revision); ids start again."""
+        with self.engine.begin() as connection:
+            self.backend.wipe(connection, _TABLES)
+
+    # -- writes -----------------------------------------------------------------------------------
+
     def writer(
         self,
         *,
@@ -68,7 +95,11 @@ class Store:
         """A writer for one stream; call `add` per line and `finish` at the end."""
         if isinstance(request, dict):
             request = RecordedRequest.from_body(request)
-        return RecordingWriter(self.engine, source=source, request=request, policy=policy or FlushPolicy(), on_commit=on_commit)
+        return RecordingWriter(
+            self.engine, self.backend, source=source, request=request, policy=policy or FlushPolicy(), on_commit=on_commit
+        )
+
+    # -- point reads ------------------------------------------------------------------------------
 
     def executions(self, where: ExecutionFilter = ExecutionFilter()) -> Sequence[Execution]:
         return queries.list_executions(self.engine, where)
@@ -80,17 +111,88 @@ class Store:
         """The full id for an id or a unique prefix of one; None when nothing (or several) match."""
         if self.execution(id_or_prefix) is not None:
             return id_or_prefix
-        matches = queries.find_execution_ids(self.engine, id_or_prefix, limit=2)
+        matches = self.find_execution_ids(id_or_prefix, limit=2)
         return matches[0] if len(matches) == 1 else None
+
+    def find_execution_ids(self, prefix: str, limit: int = 5) -> list[str]:
+        """Ids starting with `prefix`, in id order (the same candidates on every run and engine)."""
+        return queries.find_execution_ids(self.engine, prefix, limit)
 
     def events(self, execution_id: str) -> Sequence[Event]:
         return queries.events_of(self.engine, execution_id)
+
+    def recording(self, recording_id: int) -> Recording | None:
+        return queries.get_recording(self.engine, recording_id)
 
     def recordings_of(self, execution_id: str) -> Sequence[Recording]:
         return queries.recordings_of(self.engine, execution_id)
 
     def rejects(self, recording_ids: Sequence[int] | None = None, limit: int | None = None) -> Sequence[Reject]:
         return queries.rejects_of(self.engine, recording_ids, limit)
+
+    # -- facts beside the events ------------------------------------------------------------------
+
+    def add_status_check(self, **values: Any) -> int:
+        """Record a status-endpoint answer (StatusCheck columns); returns its id."""
+        return reconciliation.add_status_check(self.engine, **values)
+
+    def status_checks_of(self, execution_ids: Sequence[str]) -> dict[str, list[StatusCheck]]:
+        return reconciliation.status_checks_of(self.engine, execution_ids)
+
+    def add_actual(self, **values: Any) -> int:
+        """Record submitted feedback (Actual columns); returns its id."""
+        return reconciliation.add_actual(self.engine, **values)
+
+    def actuals_of(self, execution_id: str) -> Sequence[Actual]:
+        return reconciliation.actuals_of(self.engine, execution_id)
+
+    def incomplete_execution_ids(self, limit: int | None = None) -> list[str]:
+        return reconciliation.incomplete_execution_ids(self.engine, limit)
+
+    def mark_abandoned_recordings(self, *, silent_for_s: float) -> list[int]:
+        return reconciliation.mark_abandoned_recordings(self.engine, silent_for_s=silent_for_s)
+
+    # -- what analytics reads ---------------------------------------------------------------------
+
+    def execution_row(self, execution_id: str) -> ExecutionRow | None:
+        return analytics_reads.execution_row(self.engine, execution_id)
+
+    def execution_events(self, execution_id: str) -> list[EventRow]:
+        return analytics_reads.execution_events(self.engine, execution_id)
+
+    def lineage_family(self, execution_id: str) -> list[LinkRow]:
+        return analytics_reads.lineage_family(self.engine, self.backend, execution_id)
+
+    def prompt_results(self, execution_ids: Sequence[str]) -> list[tuple[str, str]]:
+        return analytics_reads.prompt_results(self.engine, self.backend, execution_ids)
+
+    def fingerprint(self) -> tuple[Any, ...]:
+        return analytics_reads.fingerprint(self.engine)
+
+    def pull_executions(self) -> pa.Table:
+        return analytics_reads.pull_executions(self.engine, self.backend)
+
+    def pull_events(self, execution_ids: Sequence[str] | None = None, *, expected_rows: int | None = None) -> pa.Table:
+        return analytics_reads.pull_events(self.engine, self.backend, execution_ids, expected_rows=expected_rows)
+
+    # -- what replay reads ------------------------------------------------------------------------
+
+    def recordings_referring_to(self, execution_id: str, excluding: Sequence[int] = ()) -> list[Recording]:
+        return recording_lines.recordings_referring_to(self.engine, execution_id, excluding)
+
+    def recording_lines(
+        self, recording: Recording, execution_id: str
+    ) -> tuple[list[tuple[int, str, int, int]], list[tuple[int, str, bytes | None, int]]]:
+        return recording_lines.recording_lines(self.engine, recording.id, recording.line_count, execution_id)
+
+    def event_runs(self, runs: Sequence[tuple[str, int, int]]) -> list[list[tuple[int, str]]]:
+        return recording_lines.event_runs(self.engine, runs)
+
+    def reject_lines(self, reject_ids: Sequence[int]) -> list[tuple[int, str, bytes | None]]:
+        return recording_lines.reject_lines(self.engine, reject_ids)
+
+    def execution_requests(self) -> list[tuple[str, dict[str, Any] | None]]:
+        return recording_lines.execution_requests(self.engine)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -1,7 +1,8 @@
 """Opening a database and bringing its schema to the migrations' head.
 
-SQLite gets WAL (readers never block the writer, and a killed writer loses only its open
-transaction) and a busy timeout; PostgreSQL URLs are pointed at psycopg 3, the driver we install.
+The engine's dialect (recorder.store.dialects) sets each connection up (SQLite: WAL, so readers
+never block the writer and a killed writer loses only its open transaction, and a busy timeout)
+and points PostgreSQL URLs at psycopg 3, the driver we install.
 
 Who may create the schema: the writer that first uses an *empty* database (zero set-up for SQLite),
 and `recorder init`. Readers never do, and nobody adds our tables to a database that holds another
@@ -22,11 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
+from sqlalchemy import Connection, Engine, create_engine, inspect, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from recorder.extras import require
+from recorder.store.dialects import dialect_named, dialect_of
 from recorder.store.errors import ForeignDatabase, NoStore, SchemaOutOfDate, StoreError, StoreUnavailable
 from recorder.store.schema import SCHEMA_REVISION, Base
 from recorder.store.urls import DEFAULT_URL, URL_ENV
@@ -54,15 +55,12 @@ _PACKAGE = Path(__file__).resolve().parents[1]
 # A wheel ships the migrations inside the package; a source checkout keeps them at its top level.
 MIGRATION_DIRECTORIES = (_PACKAGE / "migrations", _PACKAGE.parent / "migrations")
 
-DIALECTS = ("sqlite", "postgresql")
 RECORDER_TABLES = frozenset(Base.metadata.tables) | {"alembic_version"}
-# The advisory lock every recorder process takes on PostgreSQL before creating or migrating the
-# schema (an arbitrary constant: the ASCII of "wfrecsch").
-_PG_SCHEMA_LOCK = 0x7766726563736368
 
 
 def resolve_url(url: str | None) -> str:
-    """The URL to use: the one given, else RECORDER_DATABASE_URL, else the SQLite default.
+    """The URL to use: the one given, else RECORDER_DATABASE_URL, else the SQLite default, spelled
+    the way its engine's dialect wants it.
 
     Anything but a SQLite or PostgreSQL URL is refused here, with the URL in the message.
     """
@@ -71,17 +69,14 @@ def resolve_url(url: str | None) -> str:
         parsed = make_url(url)
     except ArgumentError:
         raise StoreUnavailable(f"{url!r} is not a database URL: use sqlite:///path.db or postgresql://user@host/db") from None
-    backend, _, driver = parsed.drivername.partition("+")
-    if backend == "postgres":
-        backend = "postgresql"
-    if backend not in DIALECTS:
+    backend = parsed.drivername.partition("+")[0]
+    dialect = dialect_named(backend)
+    if dialect is None:
         raise StoreUnavailable(
             f"{display_url(parsed)}: the recorder stores into SQLite or PostgreSQL, not {backend!r}: "
             "use sqlite:///path.db or postgresql://user@host/db"
         )
-    if backend == "postgresql":
-        parsed = parsed.set(drivername=f"postgresql+{driver or 'psycopg'}")
-    return parsed.render_as_string(hide_password=False)
+    return dialect.normalise_url(parsed).render_as_string(hide_password=False)
 
 
 def display_url(url: str | URL) -> str:
@@ -93,20 +88,10 @@ def display_url(url: str | URL) -> str:
 
 
 def create_store_engine(url: str) -> Engine:
-    """An engine for a resolved URL; no connection is made yet.
-
-    A SQLite path naming a folder, or inside a folder that does not exist, is refused before SQLite
-    would say only "unable to open database file".
-    """
+    """An engine for a resolved URL, set up by its dialect; no connection is made yet."""
     parsed = make_url(url)
-    if parsed.drivername == "postgresql+psycopg":
-        require("psycopg", "a PostgreSQL store")
-    path = sqlite_path(parsed)
-    if path is not None:
-        if path.is_dir():
-            raise StoreUnavailable(f"cannot open {display_url(parsed)}: {path} is a folder, not a database file")
-        if not path.parent.is_dir():
-            raise StoreUnavailable(f"cannot open {display_url(parsed)}: the folder {path.parent} does not exist")
+    dialect = dialect_of(parsed)
+    dialect.check_url(parsed, display_url(parsed))
     try:
         engine = create_engine(parsed)
     except (ArgumentError, ModuleNotFoundError) as exc:
@@ -114,32 +99,8 @@ def create_store_engine(url: str) -> Engine:
         raise StoreUnavailable(
             f"cannot open {display_url(parsed)}: {exc}; the recorder's own drivers are sqlite:/// and postgresql:// (psycopg 3)"
         ) from exc
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _configure_sqlite)
+    dialect.configure_engine(engine)
     return engine
-
-
-def sqlite_path(url: str | URL) -> Path | None:
-    """The file of a SQLite URL (None for other databases and in-memory ones)."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    database = parsed.database
-    if parsed.query.get("uri") == "true" and database.startswith("file:"):
-        database = database[len("file:"):].partition("?")[0]
-        if not database or database == ":memory:":
-            return None
-    return Path(database)
-
-
-def _configure_sqlite(dbapi_connection, _record) -> None:
-    cursor = dbapi_connection.cursor()
-    # The busy timeout first: switching a new file to WAL needs a lock another process may hold.
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
 
 
 def migrations_directory() -> Path:
@@ -215,11 +176,7 @@ def schema_lock(engine: Engine) -> Iterator[Connection]:
     the busy timeout) and then see what the first one committed.
     """
     with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_SCHEMA_LOCK})
-        elif connection.dialect.name == "sqlite":
-            # pysqlite has opened no transaction yet (it does so only before DML): take the write lock now.
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        dialect_of(connection).lock_schema(connection)
         yield connection
 
 
@@ -262,7 +219,7 @@ def ensure_schema(engine: Engine, *, create: bool = True, allow_other_tables: bo
     only `recorder init` (`migrate`) changes an existing one, so production upgrades stay deliberate.
     """
     url = display_url(engine.url)
-    path = sqlite_path(engine.url)
+    path = dialect_of(engine).database_file(engine.url)
     if not create and path is not None and not path.exists():
         raise NoStore(f"no recorder store at {url} (no such file): `recorder init` creates one")
     with _opening(engine):

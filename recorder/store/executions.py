@@ -9,15 +9,17 @@ previous_execution_id cannot make this loop: nothing here walks the chain.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
 
 from recorder.model.facts import ExecutionFacts
 from recorder.model.request import RecordedRequest
 from recorder.model.vocabulary import INCOMPLETE
-from recorder.store.bulk import insert_ignore
 from recorder.store.schema import Execution
+
+if TYPE_CHECKING:
+    from recorder.store.dialects import Dialect
 
 _executions = Execution.__table__
 _IN_CHUNK = 500
@@ -25,6 +27,7 @@ _IN_CHUNK = 500
 
 def sync_executions(
     connection: Connection,
+    dialect: Dialect,
     facts: Sequence[ExecutionFacts],
     *,
     new_events: Mapping[str, int],
@@ -46,11 +49,12 @@ def sync_executions(
             if row is not None:
                 _update(connection, row, item, new_events.get(item.execution_id, 0), recording_id, request)
         if fresh:
-            _insert_all(connection, fresh, new_events, recording_id, request)
+            _insert_all(connection, dialect, fresh, new_events, recording_id, request)
 
 
 def _insert_all(
     connection: Connection,
+    dialect: Dialect,
     fresh: Sequence[ExecutionFacts],
     new_events: Mapping[str, int],
     recording_id: int,
@@ -81,7 +85,7 @@ def _insert_all(
             if parent_root is not None and parent_root != facts.execution_id:
                 values["root_execution_id"] = parent_root
         rows.append(values)
-    insert_ignore(connection, _executions, rows, count=False)
+    dialect.insert_ignore(connection, _executions, rows, count=False)
     _adopt_children(connection, [facts.execution_id for facts in fresh])
 
 

@@ -34,8 +34,10 @@ class JsonDocument(TypeDecorator):
     """JSON, stored as JSONB on PostgreSQL. None is SQL NULL (not the JSON literal null), so
     "absent" reads the same on both engines.
 
-    The PostgreSQL type is picked when a PostgreSQL engine first compiles it: importing SQLAlchemy's
-    PostgreSQL dialect (asyncio included) costs a SQLite user a tenth of a second on every command.
+    The engine's type comes from its dialect (recorder.store.dialects) when an engine first compiles
+    it: importing SQLAlchemy's PostgreSQL dialect (asyncio included) costs a SQLite user a tenth of
+    a second on every command. The dialects module is imported there, not here, because it builds
+    on these tables.
     """
 
     impl = JSON
@@ -45,11 +47,10 @@ class JsonDocument(TypeDecorator):
         super().__init__(none_as_null=True)
 
     def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        if dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import JSONB
+        from recorder.store.dialects import dialect_named
 
-            return dialect.type_descriptor(JSONB(none_as_null=True))
-        return dialect.type_descriptor(JSON(none_as_null=True))
+        ours = dialect_named(dialect.name)
+        return dialect.type_descriptor(ours.json_type() if ours is not None else JSON(none_as_null=True))
 
 
 Id = String(MAX_ID_LENGTH)

@@ -22,12 +22,14 @@ from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
 from recorder.model.timestamps import now_us
 from recorder.model.vocabulary import Outcome
-from recorder.store.bulk import EXECUTION_ID, POSITION, RAW, RECEIVED_AT_US, SEQ, insert_events, insert_ignore
+from recorder.store.bulk import EXECUTION_ID, POSITION, RAW, RECEIVED_AT_US, SEQ, event_row, insert_events
 from recorder.store.executions import sync_executions
 from recorder.store.schema import Event, Execution, Recording, Reject
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable
+
+    from recorder.store.dialects import Dialect
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class RecordingWriter:
     def __init__(
         self,
         engine: Engine,
+        dialect: Dialect,
         *,
         source: str,
         request: RecordedRequest | None,
@@ -70,6 +73,7 @@ class RecordingWriter:
         on_commit: Callable[[list[int]], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._dialect = dialect
         # Told the received_at_us of every line just committed (benchmarks measure commit delay).
         self._on_commit = on_commit
         self._request = request
@@ -137,27 +141,34 @@ class RecordingWriter:
                 }
             )
         else:
-            seq = self._next_seq.get(parsed.execution_id, 0)
-            self._next_seq[parsed.execution_id] = seq + 1
-            self._event_rows.append(_event_row(parsed, self.recording_id, received_at_us, seq))
-            facts = self._facts.get(parsed.execution_id)
-            if facts is None:
-                facts = self._facts[parsed.execution_id] = ExecutionFacts(parsed.execution_id)
-            facts.observe(parsed)
-            self._touched[parsed.execution_id] = facts
+            self._take_event(parsed, received_at_us)
         if self._oldest_pending is None:
             self._oldest_pending = time.monotonic()
         if autoflush and (self.pending >= self._policy.max_events or self.flush_due()):
             self.flush()
         return parsed
 
+    def add_parsed(self, event: ParsedEvent, received_at_us: int) -> None:
+        """Take a line parsed elsewhere (the ingest benchmark times the store apart from the
+        parser); never flushes. The body's hash and framing then cover only what `add` took."""
+        self._lines = max(self._lines, event.position + 1)
+        self._take_event(event, received_at_us)
+        if self._oldest_pending is None:
+            self._oldest_pending = time.monotonic()
+
+    def _take_event(self, parsed: ParsedEvent, received_at_us: int) -> None:
+        seq = self._next_seq.get(parsed.execution_id, 0)
+        self._next_seq[parsed.execution_id] = seq + 1
+        self._event_rows.append(event_row(parsed, self.recording_id, received_at_us, seq))
+        facts = self._facts.get(parsed.execution_id)
+        if facts is None:
+            facts = self._facts[parsed.execution_id] = ExecutionFacts(parsed.execution_id)
+        facts.observe(parsed)
+        self._touched[parsed.execution_id] = facts
+
     @property
     def batch_full(self) -> bool:
         return self.pending >= self._policy.max_events
-
-    def add_all(self, lines: Iterable[RawLine]) -> None:
-        for line in lines:
-            self.add(line)
 
     def due_in_s(self) -> float | None:
         """Seconds until the pending lines must be committed (None: nothing pending, or no bound)."""
@@ -174,14 +185,14 @@ class RecordingWriter:
     def flush(self) -> None:
         """Commit everything received so far, in one transaction."""
         with self._engine.begin() as connection:
-            inserted = insert_events(connection, self._event_rows)
+            inserted = insert_events(self._dialect, connection, self._event_rows)
             self._events += inserted.new.total()
             self._duplicates += len(inserted.duplicates)
             self._note_events_elsewhere(inserted.duplicates)
             self._store_rejects(connection, self._reject_rows + [self._conflict_reject(row) for row in inserted.conflicts])
             if self._touched:
                 sync_executions(
-                    connection, list(self._touched.values()), new_events=inserted.new, recording_id=self.recording_id, request=self._request
+                    connection, self._dialect, list(self._touched.values()), new_events=inserted.new, recording_id=self.recording_id, request=self._request
                 )
             connection.execute(update(Recording).where(Recording.id == self.recording_id).values(**self._progress()))
         if self._on_commit is not None:
@@ -194,7 +205,7 @@ class RecordingWriter:
     def _store_rejects(self, connection: Any, rows: list[dict[str, Any]]) -> None:
         """Insert rejected lines; one already stored (the same body recorded before) is referred to."""
         self._rejects += len(rows)
-        if not rows or insert_ignore(connection, Reject.__table__, rows) == len(rows):
+        if not rows or self._dialect.insert_ignore(connection, Reject.__table__, rows) == len(rows):
             return
         by_key = {row["line_key"]: row["position"] for row in rows}
         stored = connection.execute(
@@ -228,8 +239,17 @@ class RecordingWriter:
                     continue
             runs.append([position, 1, execution_id, seq])
 
-    def finish(self, outcome: str = Outcome.COMPLETE, *, http_status: int | None = None, error: str | None = None) -> RecordingResult:
-        """Commit the rest and say how the stream ended."""
+    def finish(
+        self,
+        outcome: str = Outcome.COMPLETE,
+        *,
+        http_status: int | None = None,
+        error: str | None = None,
+        started_at_us: int | None = None,
+        ended_at_us: int | None = None,
+    ) -> RecordingResult:
+        """Commit the rest and say how the stream ended. `started_at_us` and `ended_at_us` give the
+        times of an exchange recorded earlier (a cassette) instead of the writer's own."""
         if self._finished:
             raise RuntimeError("this recording is already finished")
         self.flush()
@@ -240,7 +260,9 @@ class RecordingWriter:
             outcome = Outcome.CUT
             missing = f"execution {unfinished[0]}" if unfinished else "any execution"
             error = error or f"the stream ended before the terminal WORKFLOW event of {missing}"
-        values = {"outcome": outcome, "ended_at_us": now_us(), "http_status": http_status, "error": error}
+        values: dict[str, Any] = {"outcome": outcome, "ended_at_us": now_us() if ended_at_us is None else ended_at_us, "http_status": http_status, "error": error}
+        if started_at_us is not None:
+            values["started_at_us"] = started_at_us
         result = RecordingResult(
             recording_id=self.recording_id,
             outcome=outcome,
@@ -316,23 +338,3 @@ class RecordingWriter:
             connection.execute(Recording.__table__.delete().where(Recording.id == self.recording_id))
         return earlier.id
 
-
-def _event_row(event: ParsedEvent, recording_id: int, received_at_us: int, seq: int) -> tuple[Any, ...]:
-    # Order must match recorder.store.bulk.EVENT_COLUMNS (the table's column order).
-    return (
-        event.execution_id,
-        event.position,
-        seq,
-        recording_id,
-        event.type,
-        event.state,
-        event.ts_us,
-        received_at_us,
-        event.event_id,
-        event.node_id,
-        event.node_result_id,
-        event.node_type,
-        event.source_execution_id,
-        event.flags_text,
-        event.raw,
-    )

@@ -1,9 +1,16 @@
-"""Ingesting recorded response bodies: NDJSON files, stdin, or any iterable of byte chunks.
+"""Ingesting recorded response bodies: NDJSON files, stdin, any iterable of byte chunks, cassettes.
 
 Files are read in chunks and written in large batches, so memory stays bounded by the batch size
 whatever the file size. Stdin may be a stream still arriving (`curl -sN ... | recorder ingest -`):
 it is read as bytes come and recorded like a live stream, committed within the live flush window
 even while the pipe is quiet.
+
+A cassette is recorded as the exchange it holds, as it happened, not as it is read now: each line
+with its recorded arrival time (`recorded_at` + its offset), the recording with the cassette's
+request, source, HTTP status, outcome and error, starting at the cassette's `recorded_at`; so
+store -> cassette -> store -> cassette gives the same cassette. A `fault` is an instruction to
+replays, not something that was received: it is not stored (the fault of a recorded cut follows
+from its outcome again on export).
 """
 
 from __future__ import annotations
@@ -14,9 +21,9 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from recorder.model.cassette import FORMAT
+from recorder.model.cassette import FORMAT, Cassette
 from recorder.model.events import load_json
-from recorder.model.lines import LineSplitter
+from recorder.model.lines import LineSplitter, RawLine
 from recorder.model.request import RecordedRequest
 from recorder.model.timestamps import now_us
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
@@ -26,6 +33,7 @@ STDIN = "-"
 # How every cassette begins once whitespace is dropped (see recorder.model.cassette.is_cassette).
 _CASSETTE_HEAD = b'{"format":"' + FORMAT.encode() + b'"'
 _WHITESPACE = re.compile(rb"\s+")
+_FINAL_OUTCOMES = {Outcome.COMPLETE, Outcome.CUT, Outcome.HTTP_ERROR, Outcome.CONNECTION_ERROR, Outcome.INTERRUPTED}
 
 
 class IngestError(ValueError):
@@ -73,6 +81,38 @@ def ingest_arriving_chunks(
         sink.close(Outcome.INTERRUPTED, error=f"interrupted by {signal_name}; everything received was kept")
         raise
     return sink.close(Outcome.COMPLETE)
+
+
+def ingest_cassette(
+    store: Store,
+    cassette: Cassette,
+    *,
+    request: dict[str, Any] | None = None,
+    source: str | None = None,
+    policy: FlushPolicy | None = None,
+) -> RecordingResult:
+    """Record the cassette's exchange. `request` overrides the cassette's request body; `source`
+    is used when the cassette names none."""
+    response = cassette.response
+    writer = store.writer(
+        source=cassette.source or source or "cassette",
+        request=request if request is not None else cassette.request.body,
+        policy=policy or FlushPolicy.bulk(),
+    )
+    started_us = cassette.recorded_at_us
+    if response.status >= 400:
+        # An error body is not a stream: the recorder keeps it in the recording's error, as live.
+        error = response.error or f"HTTP {response.status}: {response.body().decode('utf-8', errors='replace')}"
+        return writer.finish(Outcome.HTTP_ERROR, http_status=response.status, error=error)
+    last = len(response.lines) - 1
+    for position, line in enumerate(response.lines):
+        terminated = position < last or response.ends_with_newline
+        received_at_us = None if started_us is None else started_us + line.at_us
+        writer.add(RawLine(position, line.data, terminated=terminated), received_at_us)
+    # An in-progress recording exported mid-stream is, once copied, a stream that stopped there.
+    outcome = response.outcome if response.outcome in _FINAL_OUTCOMES else Outcome.CUT
+    ended_us = None if started_us is None else started_us + (response.lines[-1].at_us if response.lines else 0)
+    return writer.finish(outcome, http_status=response.status, error=response.error, started_at_us=started_us, ended_at_us=ended_us)
 
 
 def read_head(chunks: Iterator[bytes]) -> tuple[bytes, Iterator[bytes]]:

@@ -12,10 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine
-
 from recorder.analytics import latency as _latency
-from recorder.analytics import source
 from recorder.analytics.filters import AnalyticsFilter
 from recorder.analytics.lineage import Lineage, build_lineage
 from recorder.analytics.meta import prompt_usage
@@ -26,6 +23,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from recorder.analytics.fleet import FleetSnapshot, RefreshReport
+    from recorder.store import Store
 
 SNAPSHOT_ENV = "RECORDER_ANALYTICS_DIR"
 
@@ -34,8 +32,8 @@ class Analytics:
     """Timelines, latency, lineage and SQL over one store. Keep one per process: it holds the
     fleet snapshot, so only the first fleet query pays for the pull."""
 
-    def __init__(self, engine: Engine, *, snapshot_dir: str | Path | None = None) -> None:
-        self._engine = engine
+    def __init__(self, store: Store, *, snapshot_dir: str | Path | None = None) -> None:
+        self._store = store
         directory = snapshot_dir if snapshot_dir is not None else os.environ.get(SNAPSHOT_ENV) or None
         self.snapshot_dir = Path(directory) if directory else None
         self._fleet: FleetSnapshot | None = None  # made on the first fleet question (DuckDB loads then)
@@ -44,16 +42,16 @@ class Analytics:
 
     def timeline(self, execution_id: str) -> Timeline:
         """`execution_id` must be a full id (resolve prefixes first)."""
-        execution = source.execution_row(self._engine, execution_id)
+        execution = self._store.execution_row(execution_id)
         if execution is None:
             raise KeyError(execution_id)
-        return build_timeline(execution, source.execution_events(self._engine, execution_id))
+        return build_timeline(execution, self._store.execution_events(execution_id))
 
     def lineage(self, execution_id: str, *, with_costs: bool = True) -> Lineage:
-        family = source.lineage_family(self._engine, execution_id)
+        family = self._store.lineage_family(execution_id)
         costs: dict[str, float] = {}
         if with_costs and family:
-            for owner, raw in source.prompt_results(self._engine, [row.execution_id for row in family]):
+            for owner, raw in self._store.prompt_results([row.execution_id for row in family]):
                 usage = prompt_usage(raw)
                 if usage is not None and usage.cost_usd is not None:
                     costs[owner] = costs.get(owner, 0.0) + usage.cost_usd
@@ -100,5 +98,5 @@ class Analytics:
         if self._fleet is None:
             from recorder.analytics.fleet import FleetSnapshot
 
-            self._fleet = FleetSnapshot(self._engine, self.snapshot_dir)
+            self._fleet = FleetSnapshot(self._store, self.snapshot_dir)
         return self._fleet

@@ -1,4 +1,5 @@
-"""Facts recorded beside the events: status-endpoint answers, submitted actuals, dead recorders."""
+"""What reconciling adds beside the events: status-endpoint answers, submitted actuals, and
+recordings whose recorder died. Recorded events and executions are never changed by it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,8 @@ from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
 from recorder.model.timestamps import now_us
-from recorder.model.vocabulary import INCOMPLETE
+from recorder.model.vocabulary import INCOMPLETE, Outcome
 from recorder.store.schema import Actual, Execution, Recording, StatusCheck
-from recorder.store.writer import Outcome
 
 
 def add_status_check(engine: Engine, **values: Any) -> int:

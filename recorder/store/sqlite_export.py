@@ -1,7 +1,7 @@
 """Stream one query's result from a SQLite file as Arrow IPC on stdout, with ADBC's SQLite driver.
 
-Run as `python -m recorder.analytics.sqlite_export DATABASE` with the query on stdin, by
-recorder.analytics.source only. It is a separate process on purpose: ADBC's driver links its own
+Run as `python -m recorder.store.sqlite_export DATABASE` with the query on stdin, by
+recorder.store.dialects.SqliteDialect only. It is a separate process on purpose: ADBC's driver links its own
 copy of SQLite, and two SQLite libraries inside one process defeat SQLite's POSIX locks on a
 database that process also has open (we saw stale reads; SQLite warns of corruption). Across
 processes the locks work as designed, and this process only reads.
