@@ -14,6 +14,7 @@ from rich.table import Table
 from recorder.cli.live_view import LiveView
 from recorder.cli.context import CliContext, pass_context
 from recorder.cli.output import print_json, short, stderr, stdout, styled_status
+from recorder.model.endpoints import BASE_URL_ENV, DEFAULT_BASE_URL
 from recorder.model.request import build_request_body, infer_inputs
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 # The environment variable and the default are applied by recorder.stream.http (base_url_from_env),
 # which imports httpx: named here in the help only, so `--help` does not import it.
 base_url_option = click.option(
-    "--base-url", metavar="URL", help="Vellum predict API. Env: VELLUM_PREDICT_URL. Default: https://predict.vellum.ai."
+    "--base-url", metavar="URL", help=f"Vellum predict API. Env: {BASE_URL_ENV}. Default: {DEFAULT_BASE_URL}."
 )
 
 
