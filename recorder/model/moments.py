@@ -16,7 +16,6 @@ Moment = int | datetime | str
 
 _AGE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNIT_US = {"s": 1_000_000, "m": 60_000_000, "h": 3_600_000_000, "d": 86_400_000_000, "w": 604_800_000_000}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # The earliest moment the store's microseconds can be shown as a date (0001-01-01T00:00:00Z).
 _EARLIEST_US = parse_ts_us(datetime(1, 1, 1, tzinfo=UTC).isoformat())[0]
 
@@ -36,9 +35,7 @@ def to_us(moment: Moment | None) -> int | None:
     if isinstance(moment, int):
         return moment
     if isinstance(moment, datetime):
-        aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-        delta = aware - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+        return parse_ts_us(moment.isoformat())[0]
     if isinstance(moment, str):
         return _text_to_us(moment)
     raise MomentError(f"not a point in time: {moment!r}")
