@@ -11,6 +11,7 @@ from recorder.extras import require
 from recorder.model.cassette import Cassette, CassetteError, is_cassette
 from recorder.model.events import ParsedEvent, RejectedLine
 from recorder.model.filters import ExecutionFilter
+from recorder.model.moments import Moment
 from recorder.model.timestamps import now_us
 from recorder.store import FlushPolicy, RecordingResult, Store
 from recorder.store.facts import (
@@ -281,17 +282,38 @@ class Recorder:
             )
         raise ExecutionNotFound(f"no recorded execution matches {execution_id!r}")
 
-    def list_executions(self, where: ExecutionFilter | None = None, **filters: Any) -> list[dict[str, Any]]:
-        """Recorded executions, newest first: those `where` selects, or those the keyword filters
-        select (deployment, status, since, until as `latency` takes them, limit: 100 by default)."""
-        return [execution_to_dict(execution) for execution in self.store.executions(_filter(where, filters, limit=100))]
+    def list_executions(
+        self,
+        where: ExecutionFilter | None = None,
+        *,
+        deployment: str | None = None,
+        status: str | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        limit: int | None = 100,
+    ) -> list[dict[str, Any]]:
+        """Recorded executions, newest first, at most `limit` (None: all). `since`/`until` as the
+        CLI takes them (epoch microseconds, a datetime, ISO-8601 text, or an age such as "2h");
+        a whole `where` filter replaces the keyword filters."""
+        if where is None:
+            where = ExecutionFilter.of(deployment=deployment, status=status, since=since, until=until, limit=limit)
+        return [execution_to_dict(execution) for execution in self.store.executions(where)]
 
-    def executions(self, where: ExecutionFilter | None = None, **filters: Any) -> pl.DataFrame:
-        """Executions as a polars DataFrame (times as UTC datetimes); the filters of
-        `list_executions`, with no row limit unless one is given."""
+    def executions(
+        self,
+        where: ExecutionFilter | None = None,
+        *,
+        deployment: str | None = None,
+        status: str | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        limit: int | None = None,
+    ) -> pl.DataFrame:
+        """Executions as a polars DataFrame (times as UTC datetimes): `list_executions`' filters,
+        with no row limit unless one is given."""
         pl = require("polars", "Recorder.executions()")  # on use: a plain install has no polars
 
-        rows = self.list_executions(_filter(where, filters, limit=None))
+        rows = self.list_executions(where, deployment=deployment, status=status, since=since, until=until, limit=limit)
         frame = pl.DataFrame(rows, schema_overrides={"metadata": pl.Object}) if rows else pl.DataFrame()
         for column in ("started_at", "ended_at"):
             if column in frame.columns:
@@ -385,12 +407,3 @@ class Recorder:
         Without `allow_files` the query cannot touch files or the network (read_text, COPY ... TO,
         ATTACH) nor install or load extensions."""
         return self._fleet("Recorder.sql()").sql(query, params, allow_files=allow_files)
-
-
-def _filter(where: ExecutionFilter | None, filters: dict[str, Any], *, limit: int | None) -> ExecutionFilter:
-    """`where`, or the filter the keyword arguments describe; not both."""
-    if where is None:
-        return ExecutionFilter.of(**{"limit": limit, **filters})
-    if filters:
-        raise TypeError("give a filter or keyword filters, not both")
-    return where
