@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from recorder.extras import require
 from recorder.model.cassette import Cassette, CassetteError, is_cassette
 from recorder.model.events import ParsedEvent, RejectedLine
+from recorder.model.filters import ExecutionFilter
+from recorder.model.moments import Moment
 from recorder.model.timestamps import now_us
-from recorder.store import ExecutionFilter, FlushPolicy, RecordingResult, Store
+from recorder.store import FlushPolicy, RecordingResult, Store
 from recorder.store.serialize import (
     actual_to_dict,
     event_to_dict,
@@ -29,11 +32,26 @@ if TYPE_CHECKING:
     import polars as pl
 
     from recorder.analytics import Analytics, Lineage, Timeline
+    from recorder.demo.live_recording import DemoRun
     from recorder.stream.http import LiveResult, Timeouts
 
 
 class ExecutionNotFound(LookupError):
     """No recorded execution has this id (or the prefix is ambiguous)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaMigration:
+    """What `Recorder.init` did: the store's revision before (None: no schema) and after."""
+
+    url: str
+    before: str | None
+    after: str | None
+    head: str
+
+    @property
+    def migrated(self) -> bool:
+        return self.before != self.after
 
 
 class Recorder:
@@ -46,6 +64,21 @@ class Recorder:
     @property
     def url(self) -> str:
         return self.store.url
+
+    @classmethod
+    def init(cls, url: str | None = None, *, allow_other_tables: bool = False) -> SchemaMigration:
+        """Create the schema in an empty database, or migrate it to this version (alembic upgrade
+        head), as `recorder init` does. A database holding another application's tables gets the
+        recorder's beside them only with `allow_other_tables`. A class method: a `Recorder` opens
+        only a database that already has the schema (or that recording may give it)."""
+        from recorder.store.engine import head_revision
+
+        store = Store(url, ensure_schema=False)
+        try:
+            before, after = store.migrate(allow_other_tables=allow_other_tables)
+        finally:
+            store.close()
+        return SchemaMigration(url=store.url, before=before, after=after, head=head_revision())
 
     # -- recording ------------------------------------------------------------------------------
 
@@ -189,6 +222,25 @@ class Recorder:
         return {"execution_id": execution_id, "output": output, "quality": quality, "value": value,
                 "http_status": answer.http_status, "error": answer.error}
 
+    def demo(
+        self,
+        *,
+        executions: int = 60,
+        seed: int = 7,
+        speed: float = 25.0,
+        on_serving: Callable[[str], None] | None = None,
+        on_parsed: Callable[[ParsedEvent | RejectedLine], None] | None = None,
+        on_recorded: Callable[[LiveResult], None] | None = None,
+    ) -> DemoRun:
+        """Record a synthetic workload live, as `recorder demo` does: a loopback Vellum streams
+        `executions` executions (same `seed`, same workload; `speed` times faster than real time)
+        and each is recorded through `record`. The first one's events go to `on_parsed` as they
+        arrive; `on_serving` gets the server's URL, `on_recorded` each execution's result."""
+        from recorder.demo.live_recording import record_demo
+
+        return record_demo(self, executions=executions, seed=seed, speed=speed,
+                           on_serving=on_serving, on_parsed=on_parsed, on_recorded=on_recorded)
+
     # -- replay ---------------------------------------------------------------------------------
 
     def export(self, execution_id: str) -> Cassette:
@@ -216,14 +268,38 @@ class Recorder:
             )
         raise ExecutionNotFound(f"no recorded execution matches {execution_id!r}")
 
-    def list_executions(self, where: ExecutionFilter = ExecutionFilter()) -> list[dict[str, Any]]:
+    def list_executions(
+        self,
+        where: ExecutionFilter | None = None,
+        *,
+        deployment: str | None = None,
+        status: str | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        limit: int | None = 100,
+    ) -> list[dict[str, Any]]:
+        """Recorded executions, newest first, at most `limit` (None: all). `since`/`until` as the
+        CLI takes them (epoch microseconds, a datetime, ISO-8601 text, or an age such as "2h");
+        a whole `where` filter replaces the keyword filters."""
+        if where is None:
+            where = ExecutionFilter.of(deployment=deployment, status=status, since=since, until=until, limit=limit)
         return [execution_to_dict(execution) for execution in self.store.executions(where)]
 
-    def executions(self, where: ExecutionFilter = ExecutionFilter(limit=None)) -> pl.DataFrame:
-        """Executions as a polars DataFrame (times as UTC datetimes)."""
+    def executions(
+        self,
+        where: ExecutionFilter | None = None,
+        *,
+        deployment: str | None = None,
+        status: str | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        limit: int | None = None,
+    ) -> pl.DataFrame:
+        """Executions as a polars DataFrame (times as UTC datetimes): `list_executions`' filters,
+        with no row limit unless one is given."""
         pl = require("polars", "Recorder.executions()")  # on use: a plain install has no polars
 
-        rows = self.list_executions(where)
+        rows = self.list_executions(where, deployment=deployment, status=status, since=since, until=until, limit=limit)
         frame = pl.DataFrame(rows, schema_overrides={"metadata": pl.Object}) if rows else pl.DataFrame()
         for column in ("started_at", "ended_at"):
             if column in frame.columns:
@@ -298,17 +374,14 @@ class Recorder:
         """count, mean_ms, p50/p90/p95/p99_ms and max_ms per group. `by`: node, node_type,
         deployment, release_tag, status, hour, day (several: "deployment,node"). `metric`:
         duration or first_output (time to first streamed output). Filters: deployment,
-        release_tag, since, until, status, node, metadata={key: value}."""
-        from recorder.analytics import AnalyticsFilter
-
-        return self._fleet("Recorder.latency()").latency(by, AnalyticsFilter.of(**filters), metric=metric)
+        release_tag, status, node, metadata={key: value}, and since/until as the CLI takes them
+        (epoch microseconds, a datetime, ISO-8601 text, or an age such as "30m", "2h", "7d")."""
+        return self._fleet("Recorder.latency()").latency(by, ExecutionFilter.of(**filters), metric=metric)
 
     def usage(self, by: str | Sequence[str] = "model", **filters: Any) -> pl.DataFrame:
         """Tokens and cost (USD) from PROMPT runs' execution_meta, by node, node_type, model,
         deployment, release_tag or day; the same filters as `latency`."""
-        from recorder.analytics import AnalyticsFilter
-
-        return self._fleet("Recorder.usage()").usage(by, AnalyticsFilter.of(**filters))
+        return self._fleet("Recorder.usage()").usage(by, ExecutionFilter.of(**filters))
 
     def compare(self, deployment: str, baseline: str, candidate: str, *, metric: str = "duration") -> pl.DataFrame:
         """Release tag `candidate` against `baseline` of one deployment, node by node (the

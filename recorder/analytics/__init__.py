@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from recorder.analytics.filters import AnalyticsFilter
 from recorder.analytics.latency import UnknownGrouping
 from recorder.analytics.lineage import Descendant, Lineage
 from recorder.analytics.analytics import Analytics
@@ -18,7 +17,7 @@ from recorder.analytics.timeline import Span, Timeline
 if TYPE_CHECKING:
     from recorder.analytics.fleet import RefreshReport
 
-__all__ = ["Analytics", "AnalyticsFilter", "Descendant", "Lineage", "RefreshReport", "Span", "Timeline", "UnknownGrouping"]
+__all__ = ["Analytics", "Descendant", "Lineage", "RefreshReport", "Span", "Timeline", "UnknownGrouping"]
 
 
 def __getattr__(name: str):

@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from recorder.analytics import latency as _latency
-from recorder.analytics.filters import AnalyticsFilter
 from recorder.analytics.lineage import Lineage, build_lineage
 from recorder.analytics.meta import prompt_usage
 from recorder.analytics.timeline import Timeline, build_timeline
+from recorder.model.filters import ExecutionFilter
 
 if TYPE_CHECKING:
     import duckdb
@@ -60,11 +60,11 @@ class Analytics:
     # -- the fleet --------------------------------------------------------------------------------
 
     def latency(
-        self, by: Sequence[str] | str = ("node",), where: AnalyticsFilter = AnalyticsFilter(), *, metric: str = "duration"
+        self, by: Sequence[str] | str = ("node",), where: ExecutionFilter = ExecutionFilter(), *, metric: str = "duration"
     ) -> pl.DataFrame:
         return _latency.latency(self.connection(), by, where, metric=metric)
 
-    def usage(self, by: Sequence[str] | str = ("model",), where: AnalyticsFilter = AnalyticsFilter()) -> pl.DataFrame:
+    def usage(self, by: Sequence[str] | str = ("model",), where: ExecutionFilter = ExecutionFilter()) -> pl.DataFrame:
         return _latency.usage(self.connection(), by, where)
 
     def compare(self, deployment: str, baseline: str, candidate: str, *, metric: str = "duration") -> pl.DataFrame:

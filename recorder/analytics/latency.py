@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from recorder.analytics import sql
-from recorder.analytics.filters import AnalyticsFilter
+from recorder.analytics.filters import filter_clauses
+from recorder.model.filters import ExecutionFilter
 
 if TYPE_CHECKING:
     import duckdb
@@ -32,7 +33,7 @@ class UnknownGrouping(ValueError):
 def latency(
     connection: duckdb.DuckDBPyConnection,
     by: Sequence[str] = ("node",),
-    where: AnalyticsFilter = AnalyticsFilter(),
+    where: ExecutionFilter = ExecutionFilter(),
     *,
     metric: str = "duration",
 ) -> pl.DataFrame:
@@ -42,7 +43,7 @@ def latency(
         raise UnknownGrouping(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
     node_level = bool(_NODE_ONLY & set(keys)) or metric != "duration" or where.node is not None
     table = sql.NODE_KEYS if node_level else sql.EXECUTION_KEYS
-    conditions, params = where.clauses(node_level=node_level)
+    conditions, params = filter_clauses(where, node_level=node_level)
     label = "any_value(node_type_inferred) AS node_type" if node_level and "node" in keys and "node_type" not in keys else None
     query = sql.latency_query(
         "node_spans" if node_level else "executions",
@@ -55,11 +56,11 @@ def latency(
 
 
 def usage(
-    connection: duckdb.DuckDBPyConnection, by: Sequence[str] = ("model",), where: AnalyticsFilter = AnalyticsFilter()
+    connection: duckdb.DuckDBPyConnection, by: Sequence[str] = ("model",), where: ExecutionFilter = ExecutionFilter()
 ) -> pl.DataFrame:
     """Tokens and cost (USD) of PROMPT runs that reported `execution_meta`, one row per group."""
     keys = _keys(by, USAGE_KEYS)
-    conditions, params = where.clauses(node_level=True)
+    conditions, params = filter_clauses(where, node_level=True)
     return connection.sql(sql.usage_query([sql.NODE_KEYS[key] for key in keys], conditions), params=params).pl()
 
 

@@ -12,17 +12,16 @@ import click
 from rich.table import Table
 from rich.tree import Tree
 
-from recorder.cli.main import CliContext
-from recorder.cli.report_commands import chart_file_options, latency_chart_files, timeline_chart_files
-from recorder.cli.options import MOMENT
-from recorder.cli.output import print_json, short, stdout, styled_status
+from recorder.cli.context import CliContext, pass_context
+from recorder.cli.options import MOMENT, chart_file_options
+from recorder.cli.output import print_json, short, stderr, stdout, styled_status
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import polars as pl
 
     from recorder.analytics import Lineage, Timeline
-
-pass_context = click.make_pass_decorator(CliContext)
 
 LATENCY_BY = ("node", "node_type", "deployment", "release_tag", "status", "hour", "day")
 USAGE_BY = ("node", "node_type", "model", "deployment", "release_tag", "day")
@@ -81,7 +80,10 @@ def timeline(context: CliContext, execution_id: str, gantt: bool, as_json: bool,
     overhead and the critical path. EXECUTION_ID may be a unique prefix.
 
     --html/--png/--svg also write its waterfall chart."""
-    timeline_chart_files(context.recorder, execution_id, html_path=html_path, png_path=png_path, svg_path=svg_path)
+    if html_path or png_path or svg_path:
+        from recorder.report.chart_files import timeline_chart_files
+
+        _wrote(timeline_chart_files(context.recorder, execution_id, (html_path, png_path, svg_path)))
     result = context.recorder.timeline(execution_id)
     if as_json:
         print_json(result.to_dict())
@@ -151,7 +153,10 @@ def latency(context: CliContext, by: list[str], metric: str, as_json: bool, html
     measures whole executions. Percentiles interpolate linearly; unfinished runs are left out.
     """
     frame = context.recorder.latency(by, metric=metric, **_given(filters))
-    latency_chart_files(context.recorder, metric=metric, filters=_given(filters), html_path=html_path, png_path=png_path, svg_path=svg_path)
+    if html_path or png_path or svg_path:
+        from recorder.report.chart_files import latency_chart_files
+
+        _wrote(latency_chart_files(context.recorder, (html_path, png_path, svg_path), metric=metric, filters=_given(filters)))
     if as_json:
         print_json(_rows(frame))
         return
@@ -294,6 +299,11 @@ def sql(context: CliContext, query: str, as_json: bool, limit: int, allow_files:
 
 
 # -- helpers -----------------------------------------------------------------------------------------------
+
+
+def _wrote(paths: list[Path]) -> None:
+    for path in paths:
+        stderr.print(f"wrote {path}")
 
 
 def _given(filters: dict[str, Any]) -> dict[str, Any]:

@@ -2,24 +2,23 @@
 
 Commands load lazily (click's lazy-group pattern): `COMMANDS` maps each name to the module that
 defines it and the short help `recorder --help` lists, so `--help` imports no command module and
-`recorder COMMAND` imports only its own. Command modules import SQLAlchemy, httpx, DuckDB and polars
-inside their functions, for the same reason: starting the CLI costs only click and rich.
+`recorder COMMAND` imports only its own. Command modules take their context from cli/context.py,
+never from here, so each can be imported first. They import SQLAlchemy, httpx, DuckDB and polars
+inside their functions, so starting the CLI costs only click and rich.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import click
 
 from recorder import __version__
+from recorder.cli.context import CliContext
 from recorder.cli.errors import one_line_error
 from recorder.store.urls import DEFAULT_URL, URL_ENV
-
-if TYPE_CHECKING:
-    from recorder.api import Recorder
 
 
 class LazyCommand(NamedTuple):
@@ -49,34 +48,8 @@ COMMANDS: dict[str, LazyCommand] = {
     "report": LazyCommand("recorder.cli.report_commands:report", "Write a self-contained HTML audit report."),
     "export": LazyCommand("recorder.cli.replay_commands:export", "Write the cassette (or body) of a recorded execution."),
     "serve": LazyCommand("recorder.cli.replay_commands:serve", "Serve recorded exchanges as Vellum's predict API."),
-    "demo": LazyCommand("recorder.cli.demo:demo", "Record a synthetic workload live from a loopback server.", records=True),
+    "demo": LazyCommand("recorder.cli.demo_commands:demo", "Record a synthetic workload live from a loopback server.", records=True),
 }
-
-
-class CliContext:
-    """Opens the store on first use, so `recorder --help` never touches a database.
-
-    `creates_schema`: whether this invocation may give an empty database the schema (the recording
-    commands); every other command fails with one line on a database that is not a recorder store.
-    """
-
-    def __init__(self, url: str | None, *, creates_schema: bool = False) -> None:
-        self.url = url
-        self.creates_schema = creates_schema
-        self._recorder: Recorder | None = None
-
-    @property
-    def recorder(self) -> Recorder:
-        if self._recorder is None:
-            from recorder.api import Recorder
-            from recorder.store import Store
-
-            self._recorder = Recorder(store=Store(self.url, create_schema=self.creates_schema))
-        return self._recorder
-
-    def close(self) -> None:
-        if self._recorder is not None:
-            self._recorder.close()
 
 
 class RecorderGroup(click.Group):

@@ -12,15 +12,15 @@ import click
 from rich.table import Table
 
 from recorder.cli.live_view import LiveView
-from recorder.cli.main import CliContext
+from recorder.cli.context import CliContext, pass_context
 from recorder.cli.output import print_json, short, stderr, stdout, styled_status
+from recorder.model.endpoints import BASE_URL_ENV, DEFAULT_BASE_URL
 from recorder.model.request import build_request_body, infer_inputs
 
 if TYPE_CHECKING:
-    from recorder.store import Execution, FlushPolicy
+    from recorder.api import Recorder
+    from recorder.store import FlushPolicy
     from recorder.stream.http import LiveResult, Timeouts
-
-pass_context = click.make_pass_decorator(CliContext)
 
 # Exit codes of `recorder record`, so scripts can tell what happened without parsing text.
 EXIT_FULFILLED, EXIT_REJECTED, EXIT_HTTP_ERROR, EXIT_CONNECTION_ERROR, EXIT_CUT = 0, 1, 3, 4, 5
@@ -29,7 +29,7 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 # The environment variable and the default are applied by recorder.stream.http (base_url_from_env),
 # which imports httpx: named here in the help only, so `--help` does not import it.
 base_url_option = click.option(
-    "--base-url", metavar="URL", help="Vellum predict API. Env: VELLUM_PREDICT_URL. Default: https://predict.vellum.ai."
+    "--base-url", metavar="URL", help=f"Vellum predict API. Env: {BASE_URL_ENV}. Default: {DEFAULT_BASE_URL}."
 )
 
 
@@ -116,12 +116,12 @@ def record(context: CliContext, deployment, deployment_id, release_tag, input_pa
 
 
 def run_recording(context: CliContext, body: dict[str, Any], *, base_url: str | None, timeouts: Timeouts,
-                  policy: FlushPolicy, quiet: bool, passthrough: bool, api_key: str | None = None, report: bool = True) -> int:
-    """Record one execution with the live view and return the exit code (shared with the demo)."""
+                  policy: FlushPolicy, quiet: bool, passthrough: bool) -> int:
+    """Record one execution with the live view and return the exit code."""
     from recorder.model.secrets import ScrubbedLines, SecretScrubber
     from recorder.stream.http import api_key_from_env
 
-    api_key = api_key or api_key_from_env()
+    api_key = api_key_from_env()
     view = None if quiet or passthrough else LiveView()
     # The raw stream goes to stdout a whole line at a time, so that an echoed key is scrubbed even
     # when a chunk boundary falls inside it.
@@ -141,14 +141,12 @@ def run_recording(context: CliContext, body: dict[str, Any], *, base_url: str | 
         signal.signal(signal.SIGTERM, previous)
         if passed_on is not None:
             passed_on.finish()
-    execution = context.recorder.store.execution(result.execution_id) if result.execution_id else None
-    status = execution.status if execution else None
-    if report:
-        _report(result, execution)
-    return _exit_code(result.outcome, status)
+    return _exit_code(result.outcome, print_result(context.recorder, result))
 
 
-def _report(result: LiveResult, execution: Execution | None) -> None:
+def print_result(recorder: Recorder, result: LiveResult) -> str | None:
+    """The recorded execution's status, duration and counts on stderr; returns its status."""
+    execution = recorder.store.execution(result.execution_id) if result.execution_id else None
     counts = f"{result.recording.events_stored} events, {result.recording.rejects} rejected lines, recording {result.recording.recording_id}"
     if result.error:
         stderr.print(f"[red]error:[/red] {result.error}")
@@ -157,6 +155,7 @@ def _report(result: LiveResult, execution: Execution | None) -> None:
         stderr.print(f"execution {execution.execution_id} {styled_status(execution.status)}{duration} ({counts})")
     else:
         stderr.print(f"no execution recorded ({counts})")
+    return execution.status if execution else None
 
 
 def _exit_code(outcome: str, status: str | None) -> int:

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from rich.markup import escape
 
-from recorder.cli.main import CliContext
+from recorder.cli.context import CliContext, pass_context
 from recorder.cli.output import stderr
 from recorder.model.cassette import Cassette, CassetteError, Fault
 from recorder.replay.library import FolderLibrary, Library
@@ -19,8 +19,6 @@ from recorder.replay.redaction import redact
 from recorder.replay.server import LOOPBACK, ReplayServer, Served
 from recorder.replay.timing import INSTANT, RECORDED, Timing
 from recorder.replay.vocabulary import MatchMode, TimingMode, choices
-
-pass_context = click.make_pass_decorator(CliContext)
 
 DEFAULT_PORT = 8765
 

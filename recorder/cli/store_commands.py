@@ -9,11 +9,9 @@ from typing import Any
 import click
 from rich.table import Table
 
-from recorder.cli.main import CliContext
+from recorder.cli.context import CliContext, pass_context
 from recorder.cli.options import MOMENT
 from recorder.cli.output import byte_progress, print_json, short, stderr, stdout, styled_status
-
-pass_context = click.make_pass_decorator(CliContext)
 
 
 @click.command()
@@ -22,18 +20,13 @@ pass_context = click.make_pass_decorator(CliContext)
 @pass_context
 def init(context: CliContext, allow_other_tables: bool) -> None:
     """Create the schema, or migrate it to this version (alembic upgrade head)."""
-    from recorder.store import Store
-    from recorder.store.engine import head_revision
+    from recorder.api import Recorder
 
-    store = Store(context.url, ensure_schema=False)
-    try:
-        before, after = store.migrate(allow_other_tables=allow_other_tables)
-    finally:
-        store.close()
-    if before == after:
-        stdout.print(f"{store.url}: schema already at revision {after} (head)")
+    done = Recorder.init(context.url, allow_other_tables=allow_other_tables)
+    if not done.migrated:
+        stdout.print(f"{done.url}: schema already at revision {done.after} (head)")
     else:
-        stdout.print(f"{store.url}: schema migrated from {before or 'empty'} to {after} (head {head_revision()})")
+        stdout.print(f"{done.url}: schema migrated from {done.before or 'empty'} to {done.after} (head {done.head})")
 
 
 @click.command()
@@ -96,11 +89,7 @@ def _print_ingest_line(result: dict[str, Any]) -> None:
 @pass_context
 def executions(context: CliContext, deployment, status, since, until, limit: int, as_json: bool) -> None:
     """List recorded executions, newest first."""
-    from recorder.store import ExecutionFilter
-
-    rows = context.recorder.list_executions(
-        ExecutionFilter(deployment=deployment, status=status, since_us=since, until_us=until, limit=limit or None)
-    )
+    rows = context.recorder.list_executions(deployment=deployment, status=status, since=since, until=until, limit=limit or None)
     if as_json:
         print_json(rows)
         return

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-STREAM_PATH = "/v1/execute-workflow-stream"
-STATUS_PREFIX = "/v1/workflows/executions/"
-ACTUALS_PATH = "/v1/submit-workflow-execution-actuals"
+from recorder.model.endpoints import ACTUALS_PATH, API_KEY_HEADER, STATUS_PATH, STREAM_PATH
+
+STATUS_PREFIX, STATUS_SUFFIX = STATUS_PATH.split("{execution_id}")
 
 
 @dataclass
@@ -144,7 +144,7 @@ class _Handler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _authorised(self) -> bool:
-        if self.vellum.api_key is None or self.headers.get("X-API-KEY") == self.vellum.api_key:
+        if self.vellum.api_key is None or self.headers.get(API_KEY_HEADER) == self.vellum.api_key:
             return True
         self._send_json(403, {"detail": "Invalid API key"})
         return False
@@ -161,10 +161,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.vellum.requests.append(("GET", self.path, dict(self.headers), b""))
         if not self._authorised():
             return
-        if not self.path.startswith(STATUS_PREFIX) or not self.path.endswith("/status"):
+        if not self.path.startswith(STATUS_PREFIX) or not self.path.endswith(STATUS_SUFFIX):
             self._send_json(404, {"detail": "Not found."})
             return
-        execution_id = self.path[len(STATUS_PREFIX) : -len("/status")]
+        execution_id = self.path[len(STATUS_PREFIX) : -len(STATUS_SUFFIX)]
         status, answer = self.vellum.statuses.get(execution_id, (404, {"detail": "Workflow execution not found."}))
         self._send_json(status, answer)
 

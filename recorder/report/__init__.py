@@ -1,9 +1,10 @@
-"""Pictures and the audit report (issue 6): altair charts of timelines, latency and lineage, the
+"""Pictures and the audit report: altair charts of timelines, latency and lineage, the
 files they are saved to (offline HTML, PNG, SVG via vl-convert), and one self-contained HTML
 report of a time range.
 
 Charts are plain `altair.Chart` objects, so a notebook shows them inline and `save_chart` writes
-them for the CLI; both draw from the same Recorder answers the tables print.
+them for the CLI; both draw from the same Recorder answers the tables print. The report sits below
+the API: it takes those answers, or anything with the Recorder's methods (`RecorderAnswers`).
 """
 
 from __future__ import annotations

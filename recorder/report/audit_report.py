@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 from recorder.model.timestamps import us_to_iso
 from recorder.report.charts import latency_chart_from, lineage_chart, node_values, waterfall_chart
 from recorder.report.files import chart_svg, warm_up
-from recorder.store import ExecutionFilter
+from recorder.model.filters import ExecutionFilter
 
 if TYPE_CHECKING:
-    from recorder.api import Recorder
+    from recorder.report.answers import RecorderAnswers
 
 SECTIONS = ("summary", "executions", "slowest", "latency", "failures", "usage", "lineage")
 
@@ -48,7 +48,7 @@ class ReportResult:
     sections: tuple[str, ...] = field(default=SECTIONS)
 
 
-def write_report(recorder: Recorder, path: str | Path, options: ReportOptions = ReportOptions()) -> ReportResult:
+def write_report(recorder: RecorderAnswers, path: str | Path, options: ReportOptions = ReportOptions()) -> ReportResult:
     """Write the audit report of `options`' time range to `path` (HTML, self-contained)."""
     began = time.perf_counter()
     document, count = build_report(recorder, options)
@@ -58,7 +58,7 @@ def write_report(recorder: Recorder, path: str | Path, options: ReportOptions = 
     return ReportResult(path=target, executions=count, seconds=time.perf_counter() - began)
 
 
-def build_report(recorder: Recorder, options: ReportOptions = ReportOptions()) -> tuple[str, int]:
+def build_report(recorder: RecorderAnswers, options: ReportOptions = ReportOptions()) -> tuple[str, int]:
     """The report as an HTML string, and how many executions it covers."""
     warm_up()
     rows = recorder.list_executions(ExecutionFilter(since_us=options.since_us, until_us=options.until_us, limit=None))
@@ -116,7 +116,7 @@ def _executions(rows: list[dict[str, Any]], options: ReportOptions) -> str:
     return _section("executions", "Executions", note + table)
 
 
-def _slowest(recorder: Recorder, rows: list[dict[str, Any]], options: ReportOptions) -> str:
+def _slowest(recorder: RecorderAnswers, rows: list[dict[str, Any]], options: ReportOptions) -> str:
     finished = sorted((row for row in rows if row["duration_ms"] is not None), key=lambda row: -row["duration_ms"])
     parts = []
     for row in finished[: options.slowest]:
@@ -125,7 +125,7 @@ def _slowest(recorder: Recorder, rows: list[dict[str, Any]], options: ReportOpti
     return _section("slowest", f"Slowest {len(parts)} executions", "".join(parts) or "<p>No finished executions.</p>")
 
 
-def _latency(recorder: Recorder, filters: dict[str, int]) -> str:
+def _latency(recorder: RecorderAnswers, filters: dict[str, int]) -> str:
     stats = recorder.latency("node", **filters)
     values = node_values(recorder, **filters)
     records = stats.to_dicts()
@@ -142,7 +142,7 @@ def _latency(recorder: Recorder, filters: dict[str, int]) -> str:
     return _section("latency", "Latency per node", f"<div class=\"chart\">{chart}</div>{table}")
 
 
-def _failures(recorder: Recorder, rows: list[dict[str, Any]], filters: dict[str, int]) -> str:
+def _failures(recorder: RecorderAnswers, rows: list[dict[str, Any]], filters: dict[str, int]) -> str:
     workflow = Counter(row["error_code"] or "(no code)" for row in rows if row["status"] == "REJECTED")
     nodes: list[dict[str, Any]] = []
     if rows:
@@ -166,7 +166,7 @@ def _failures(recorder: Recorder, rows: list[dict[str, Any]], filters: dict[str,
     return _section("failures", "Failure codes", first + second)
 
 
-def _usage(recorder: Recorder, filters: dict[str, int]) -> str:
+def _usage(recorder: RecorderAnswers, filters: dict[str, int]) -> str:
     parts = []
     for by in ("model", "deployment"):
         frame = recorder.usage(by, **filters)
@@ -180,7 +180,7 @@ def _usage(recorder: Recorder, filters: dict[str, int]) -> str:
     return _section("usage", "Cost and usage (prompt runs that reported execution_meta)", "".join(parts))
 
 
-def _lineage(recorder: Recorder, rows: list[dict[str, Any]], options: ReportOptions) -> str:
+def _lineage(recorder: RecorderAnswers, rows: list[dict[str, Any]], options: ReportOptions) -> str:
     families = Counter(row["root_execution_id"] or row["execution_id"] for row in rows)
     linked = {row["root_execution_id"] for row in rows if row["previous_execution_id"]}
     roots = [root for root, _ in families.most_common() if root in linked][: options.chains]

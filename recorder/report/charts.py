@@ -15,7 +15,7 @@ from recorder.analytics.lineage import Lineage
 from recorder.analytics.timeline import Span, Timeline
 
 if TYPE_CHECKING:
-    from recorder.api import Recorder
+    from recorder.report.answers import RecorderAnswers
 
 # One palette everywhere (the CLI's styles): green done, red failed, amber still open or cut.
 STATE_DOMAIN = ["FULFILLED", "REJECTED", "OPEN", "INCOMPLETE", "MISSING"]
@@ -163,7 +163,7 @@ def _waterfall_subtitle(timeline: Timeline) -> list[str]:
 
 
 def latency_chart(
-    recorder: Recorder, *, metric: str = "duration", top: int | None = 20, width: int = WIDTH_PX,
+    recorder: RecorderAnswers, *, metric: str = "duration", top: int | None = 20, width: int = WIDTH_PX,
     max_runs: int | None = MAX_EMBEDDED_RUNS, **filters: Any
 ) -> alt.LayerChart | alt.Chart:
     """Latency distribution per node: a thin grey tick per finished run, and p50/p95/p99 marked
@@ -175,14 +175,15 @@ def latency_chart(
     return latency_chart_from(stats.to_dicts(), values, metric=metric, top=top, width=width, max_runs=max_runs)
 
 
-def node_values(recorder: Recorder, *, metric: str = "duration", **filters: Any) -> list[dict[str, Any]]:
+def node_values(recorder: RecorderAnswers, *, metric: str = "duration", **filters: Any) -> list[dict[str, Any]]:
     """Every finished run's `metric` in ms, with its node: what the latency chart draws."""
-    from recorder.analytics import AnalyticsFilter
+    from recorder.analytics.filters import filter_clauses
     from recorder.analytics.latency import METRICS
+    from recorder.model.filters import ExecutionFilter
 
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
-    conditions, params = AnalyticsFilter.of(**filters).clauses(node_level=True)
+    conditions, params = filter_clauses(ExecutionFilter.of(**filters), node_level=True)
     measure = METRICS[metric]
     where = " AND ".join([f"{measure} IS NOT NULL", *conditions])
     query = f"SELECT node_id, node_type_inferred AS node_type, {measure} AS value_ms FROM node_spans WHERE {where}"

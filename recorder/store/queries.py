@@ -7,30 +7,30 @@ recorder.analytics, not here.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from recorder.model.filters import ExecutionFilter
 from recorder.store.schema import Event, Execution, Recording, Reject
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutionFilter:
-    deployment: str | None = None  # name or id
-    status: str | None = None
-    since_us: int | None = None
-    until_us: int | None = None
-    limit: int | None = 100
-
-
 def list_executions(engine: Engine, where: ExecutionFilter = ExecutionFilter()) -> Sequence[Execution]:
-    """Executions, newest first."""
+    """Executions, newest first.
+
+    Node and metadata filters are refused rather than ignored: they need the events or the JSON
+    metadata, which the fleet analytics read (`Recorder.latency`, `recorder sql`), not this listing.
+    """
+    if where.node is not None or where.metadata:
+        raise ValueError("listing executions filters by deployment, release tag, status and start time; "
+                         "node and metadata filters belong to the fleet analytics")
     query = select(Execution)
     if where.deployment:
         query = query.where(
             (Execution.workflow_deployment_name == where.deployment) | (Execution.workflow_deployment_id == where.deployment)
         )
+    if where.release_tag:
+        query = query.where(Execution.release_tag == where.release_tag)
     if where.status:
         query = query.where(Execution.status == where.status.upper())
     if where.since_us is not None:

@@ -1,30 +1,28 @@
-"""`recorder demo`: a realistic workload served by a loopback Vellum and recorded live.
+"""`recorder demo`: `Recorder.demo`, printed: a loopback Vellum's workload recorded live.
 
-The workload streams from a local server speaking the real endpoint, and each execution is
-recorded through `recorder record`'s own code path: a newcomer watches the real consumer work.
+The first execution is shown as `recorder record` shows one (its live view and result line), the
+rest behind a progress bar; then an overview, the audit report and commands to try next.
 """
 
 from __future__ import annotations
 
 import importlib.util
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import TYPE_CHECKING
 
 import click
 from rich.progress import Progress
 from rich.table import Table
 
-from recorder.cli.main import CliContext
+from recorder.cli.context import CliContext, pass_context
+from recorder.cli.live_view import LiveView
 from recorder.cli.output import print_json, short, stderr, stdout
-from recorder.cli.record_commands import run_recording
-from recorder.demo.server import LoopbackVellum, Scenario
-from recorder.demo.workload import build_workload
+from recorder.cli.record_commands import print_result
+from recorder.demo.live_recording import DEMO_CONCURRENCY
 from recorder.extras import install_hint
 
-pass_context = click.make_pass_decorator(CliContext)
-
-DEMO_API_KEY = "demo-loopback-key"
-DEMO_CONCURRENCY = 4
+if TYPE_CHECKING:
+    from recorder.stream.http import LiveResult
 
 
 @click.command()
@@ -39,40 +37,31 @@ def demo(context: CliContext, count: int, seed: int, speed: float, report_path: 
     """Record a synthetic workload live: several deployments and release tags, parallel branches,
     streaming prompts, subworkflows and maps, failures, previous_execution_id chains, metadata."""
     from rich.markup import escape
-    from recorder.store import FlushPolicy
-    from recorder.stream.http import Timeouts
 
     recorder = context.recorder
-    workload = build_workload(executions=count, seed=seed)
-    before = {row["execution_id"] for row in recorder.list_executions()} if not as_json else set()
-    with LoopbackVellum(api_key=DEMO_API_KEY) as server:
-        for execution in workload:
-            server.expect(execution.request, Scenario.from_text_lines(list(execution.lines), offsets_s=list(execution.offsets_s), speed=speed))
-        if not as_json:
-            stderr.print(f"[bold]A loopback Vellum at {server.base_url} streams {count} executions; recording each live into {recorder.url}[/bold]\n")
-        first, rest = workload[0], workload[1:]
-        run_recording(context, first.request, base_url=server.base_url, timeouts=Timeouts(), policy=FlushPolicy(),
-                      quiet=as_json, passthrough=False, api_key=DEMO_API_KEY, report=not as_json)
-        if rest and not as_json:
-            stderr.print(f"\n[dim]...recording the other {len(rest)} executions, {DEMO_CONCURRENCY} at a time...[/dim]")
-        with Progress(console=stderr, transient=True, disable=as_json or not stderr.is_terminal) as progress:
-            task = progress.add_task("recording", total=len(rest))
-            # The same path as `recorder record` (Recorder.record), a few streams at once as in production.
-            with ThreadPoolExecutor(DEMO_CONCURRENCY) as pool:
-                futures = [pool.submit(recorder.record, e.request, api_key=DEMO_API_KEY, base_url=server.base_url) for e in rest]
-                for future in as_completed(futures):
-                    future.result()
-                    progress.advance(task)
-    rows = recorder.list_executions()
-    ids = {e.execution_id for e in workload}
-    recorded = [row for row in rows if row["execution_id"] in ids]
-    summary = {
-        "database": recorder.url,
-        "executions": len(recorded),
-        "new_executions": len(ids - before) if not as_json else None,
-        "events": sum(row["event_count"] for row in recorded),
-        "statuses": dict(Counter(row["status"] for row in recorded)),
-    }
+    with Progress(console=stderr, transient=True, disable=as_json or not stderr.is_terminal) as progress:
+        task = progress.add_task("recording", total=count - 1, visible=False)  # shown once the first is printed
+        first_done = False
+
+        def serving(base_url: str) -> None:
+            if not as_json:
+                stderr.print(f"[bold]A loopback Vellum at {base_url} streams {count} executions; recording each live into {recorder.url}[/bold]\n")
+
+        def recorded(result: LiveResult) -> None:
+            nonlocal first_done
+            if first_done:
+                progress.advance(task)
+                return
+            first_done = True
+            if not as_json:
+                print_result(recorder, result)
+                if count > 1:
+                    stderr.print(f"\n[dim]...recording the other {count - 1} executions, {DEMO_CONCURRENCY} at a time...[/dim]")
+            progress.update(task, visible=True)
+
+        run = recorder.demo(executions=count, seed=seed, speed=speed, on_serving=serving,
+                            on_parsed=None if as_json else LiveView(), on_recorded=recorded)
+    summary = run.to_dict()
     report_hint = None
     if report_path is None:  # scripts (--json) ask for files explicitly; people get the report
         report_path = "" if as_json else "recorder-report.html"
@@ -87,9 +76,9 @@ def demo(context: CliContext, count: int, seed: int, speed: float, report_path: 
         summary.pop("new_executions")
         print_json(summary)
         return
-    stdout.print(f"\n[bold]Recorded {len(recorded)} executions ({summary['events']} events)[/bold] into {recorder.url}")
-    _print_overview(recorded)
-    example = next((e for e in workload if e.final_state == "REJECTED"), workload[0])
+    stdout.print(f"\n[bold]Recorded {len(run.recorded)} executions ({run.events} events)[/bold] into {recorder.url}")
+    _print_overview(run.recorded)
+    example = next((e for e in run.workload if e.final_state == "REJECTED"), run.workload[0])
     if report_path:
         stdout.print(f"\n[bold]Audit report:[/bold] {summary['report']}  (open it in a browser; it needs no network)")
     elif report_hint:
@@ -107,7 +96,7 @@ def report_extra_installed() -> bool:
     return all(importlib.util.find_spec(module) is not None for module in ("altair", "vl_convert", "duckdb", "polars"))
 
 
-def _print_overview(rows: list[dict]) -> None:
+def _print_overview(rows: tuple[dict, ...]) -> None:
     by_group = Counter((r["workflow_deployment_name"] or short(r["workflow_deployment_id"]), r["release_tag"] or "-", r["status"]) for r in rows)
     table = Table(title="executions by deployment, release tag and status", title_justify="left")
     for header in ("deployment", "release tag", "status", "count"):
