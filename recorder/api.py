@@ -37,7 +37,8 @@ if TYPE_CHECKING:
     import polars as pl
 
     from recorder.analytics import Analytics, Lineage, Timeline
-    from recorder.stream.http import LiveResult, Timeouts
+    from recorder.stream.http import LiveResult
+    from recorder.stream.vellum_api import Timeouts
 
 
 class ExecutionNotFound(LookupError):
@@ -99,7 +100,8 @@ class Recorder:
         The API key defaults to VELLUM_API_KEY and is sent as a header only, never stored.
         """
         # HTTP modules are imported on use: reading the store (the CLI's listings) never needs httpx.
-        from recorder.stream.http import Timeouts, api_key_from_env, base_url_from_env, execute_and_record
+        from recorder.stream.http import execute_and_record
+        from recorder.stream.vellum_api import Timeouts, api_key_from_env, base_url_from_env
 
         return execute_and_record(
             self.store,
@@ -125,8 +127,7 @@ class Recorder:
         Recorded events and the execution's own status are left as they were. First, recordings
         whose recorder died mid-stream (no heartbeat for `abandoned_after_s`) are marked cut.
         """
-        from recorder.stream.http import api_key_from_env, base_url_from_env
-        from recorder.stream.vellum_api import get_execution_status
+        from recorder.stream.vellum_api import api_key_from_env, base_url_from_env, get_execution_status
 
         key, url = api_key or api_key_from_env(), base_url_from_env(base_url)
         mark_abandoned_recordings(self.store.engine, silent_for_s=abandoned_after_s)
@@ -173,8 +174,7 @@ class Recorder:
         base_url: str | None = None,
     ) -> dict[str, Any]:
         """Post feedback on an execution's output and record it beside the execution."""
-        from recorder.stream.http import api_key_from_env, base_url_from_env
-        from recorder.stream.vellum_api import submit_actuals
+        from recorder.stream.vellum_api import api_key_from_env, base_url_from_env, submit_actuals
 
         key, url = api_key or api_key_from_env(), base_url_from_env(base_url)
         execution_id = self.resolve(execution_id)

@@ -26,7 +26,7 @@ pass_context = click.make_pass_decorator(CliContext)
 EXIT_FULFILLED, EXIT_REJECTED, EXIT_HTTP_ERROR, EXIT_CONNECTION_ERROR, EXIT_CUT = 0, 1, 3, 4, 5
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
-# The environment variable and the default are applied by recorder.stream.http (base_url_from_env),
+# The environment variable and the default are applied by recorder.stream.vellum_api (base_url_from_env),
 # which imports httpx: named here in the help only, so `--help` does not import it.
 base_url_option = click.option(
     "--base-url", metavar="URL", help="Vellum predict API. Env: VELLUM_PREDICT_URL. Default: https://predict.vellum.ai."
@@ -119,7 +119,7 @@ def run_recording(context: CliContext, body: dict[str, Any], *, base_url: str | 
                   policy: FlushPolicy, quiet: bool, passthrough: bool, api_key: str | None = None, report: bool = True) -> int:
     """Record one execution with the live view and return the exit code (shared with the demo)."""
     from recorder.model.secrets import ScrubbedLines, SecretScrubber
-    from recorder.stream.http import api_key_from_env
+    from recorder.stream.vellum_api import api_key_from_env
 
     api_key = api_key or api_key_from_env()
     view = None if quiet or passthrough else LiveView()
