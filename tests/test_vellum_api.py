@@ -4,6 +4,7 @@ records runs on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -36,14 +37,16 @@ class SeenTransport(httpx.BaseTransport):
 
 
 @pytest.fixture
-def server():
-    with LoopbackVellum(api_key=API_KEY) as running:
-        yield running
+def sample_lines(samples_dir: Path) -> list[bytes]:
+    """A FULFILLED execution's stream, line by line."""
+    return (samples_dir / "exec_0003.ndjson").read_bytes().splitlines()
 
 
 @pytest.fixture
-def sample_lines(samples_dir: Path) -> list[bytes]:
-    return (samples_dir / "exec_0003.ndjson").read_bytes().splitlines()
+def server() -> Iterator[LoopbackVellum]:
+    """Vellum on a loopback socket, answering only requests that carry API_KEY."""
+    with LoopbackVellum(api_key=API_KEY) as running:
+        yield running
 
 
 def test_status_and_actuals_go_through_the_given_transport(server: LoopbackVellum) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -40,9 +40,38 @@ CLOSING = "when the client closed; they go on in the background"
 RECORDING = "recorder.recording"
 
 ClientT = TypeVar("ClientT")
+InnerT = TypeVar("InnerT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
-class RecordingTransport(httpx.BaseTransport):
+class _RecordingSeam(Generic[InnerT]):
+    """What the sync and async transports share: the transport under them and their recordings."""
+
+    inner: InnerT
+
+    def __init__(
+        self,
+        store: Store,
+        inner: InnerT | None = None,
+        *,
+        policy: FlushPolicy | None = None,
+        on_parsed: ParsedCallback | None = None,
+        on_commit: CommitCallback | None = None,
+        on_recorded: RecordedCallback | None = None,
+    ) -> None:
+        self.inner = inner if inner is not None else self._network()
+        self._relays = RelayGroup(store, SinkOptions(policy, on_parsed, on_commit), on_recorded)
+
+    def _network(self) -> InnerT:
+        """The transport doing the network work when none is given."""
+        raise NotImplementedError
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block the calling thread until every stream started so far is committed; False if
+        `timeout` ran out first (from async code: `await asyncio.to_thread(transport.wait, timeout)`)."""
+        return self._relays.wait(timeout)
+
+
+class RecordingTransport(_RecordingSeam[httpx.BaseTransport], httpx.BaseTransport):
     """An httpx transport that records every workflow stream passing through it.
 
         client = Vellum(api_key=..., httpx_client=httpx.Client(transport=RecordingTransport(store)))
@@ -60,18 +89,8 @@ class RecordingTransport(httpx.BaseTransport):
     client does it) waits up to `CLOSE_WAIT_S` for them.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        inner: httpx.BaseTransport | None = None,
-        *,
-        policy: FlushPolicy | None = None,
-        on_parsed: ParsedCallback | None = None,
-        on_commit: CommitCallback | None = None,
-        on_recorded: RecordedCallback | None = None,
-    ) -> None:
-        self.inner = inner if inner is not None else httpx.HTTPTransport()
-        self._relays = RelayGroup(store, SinkOptions(policy, on_parsed, on_commit), on_recorded)
+    def _network(self) -> httpx.BaseTransport:
+        return httpx.HTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not is_workflow_stream(request):
@@ -83,16 +102,12 @@ class RecordingTransport(httpx.BaseTransport):
             raise
         return teed_response(response, request, TeeStream(response.stream, _start_relay(self._relays, request, response)))
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until every stream started so far is committed; False if `timeout` ran out first."""
-        return self._relays.wait(timeout)
-
     def close(self) -> None:
         self._relays.wait_or_warn(CLOSE_WAIT_S, CLOSING)
         self.inner.close()
 
 
-class AsyncRecordingTransport(httpx.AsyncBaseTransport):
+class AsyncRecordingTransport(_RecordingSeam[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport):
     """The asyncio twin of `RecordingTransport`, for `httpx.AsyncClient` and `vellum.AsyncVellum`:
 
         client = AsyncVellum(api_key=..., httpx_client=httpx.AsyncClient(transport=AsyncRecordingTransport(store)))
@@ -100,18 +115,8 @@ class AsyncRecordingTransport(httpx.AsyncBaseTransport):
     The event loop never waits for the store: chunks are queued to the recording's thread.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        inner: httpx.AsyncBaseTransport | None = None,
-        *,
-        policy: FlushPolicy | None = None,
-        on_parsed: ParsedCallback | None = None,
-        on_commit: CommitCallback | None = None,
-        on_recorded: RecordedCallback | None = None,
-    ) -> None:
-        self.inner = inner if inner is not None else httpx.AsyncHTTPTransport()
-        self._relays = RelayGroup(store, SinkOptions(policy, on_parsed, on_commit), on_recorded)
+    def _network(self) -> httpx.AsyncBaseTransport:
+        return httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not is_workflow_stream(request):
@@ -122,11 +127,6 @@ class AsyncRecordingTransport(httpx.AsyncBaseTransport):
             _start_relay(self._relays, request, None).no_response(exc)
             raise
         return teed_response(response, request, AsyncTeeStream(response.stream, _start_relay(self._relays, request, response)))
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block the calling thread until every stream so far is committed (from async code:
-        `await asyncio.to_thread(transport.wait, timeout)`)."""
-        return self._relays.wait(timeout)
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._relays.wait_or_warn, CLOSE_WAIT_S, CLOSING)

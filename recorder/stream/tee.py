@@ -4,13 +4,14 @@ Recording into the store (`recorder.stream.instrument`) and capturing a cassette
 (`recorder.replay.capture`) both hand the application the inner transport's response unchanged,
 chunk for chunk, and need to learn the same four things about it: each chunk, the end of the body,
 a failure while reading it, and the application closing it before the end. `TeeTarget` is what
-they implement; the sync and async streams below only translate httpx's two iteration protocols
-into those four calls.
+they implement. `_Reading` turns how the consumer's loop ended into `end` or `fail`; the sync and
+async streams around it only adapt httpx's two iteration protocols.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from types import TracebackType
 from typing import Any, Protocol
 
 import httpx
@@ -43,14 +44,10 @@ class TeeStream(httpx.SyncByteStream):
         self._target = target
 
     def __iter__(self) -> Iterator[bytes]:
-        try:
+        with _Reading(self._target):
             for chunk in self._inner:
                 self._target.take(chunk)
                 yield chunk
-        except BaseException as exc:
-            _failed(self._target, exc)
-            raise
-        self._target.end()
 
     def close(self) -> None:
         self._target.abandon()
@@ -65,24 +62,32 @@ class AsyncTeeStream(httpx.AsyncByteStream):
         self._target = target
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
+        with _Reading(self._target):
             async for chunk in self._inner:
                 self._target.take(chunk)
                 yield chunk
-        except BaseException as exc:
-            _failed(self._target, exc)
-            raise
-        self._target.end()
 
     async def aclose(self) -> None:
         self._target.abandon()
         await self._inner.aclose()
 
 
-def _failed(target: TeeTarget, exc: BaseException) -> None:
-    """A GeneratorExit is the consumer leaving the loop, not a failure: the close that follows says so."""
-    if not isinstance(exc, GeneratorExit):
-        target.fail(exc)
+class _Reading:
+    """Around the loop over the inner body: tells the target how it ended. A GeneratorExit is the
+    consumer leaving its loop, not a failure: the close that follows says so."""
+
+    def __init__(self, target: TeeTarget) -> None:
+        self._target = target
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, _kind: type[BaseException] | None, exc: BaseException | None, _traceback: TracebackType | None) -> bool:
+        if exc is None:
+            self._target.end()
+        elif not isinstance(exc, GeneratorExit):
+            self._target.fail(exc)
+        return False
 
 
 def teed_response(response: httpx.Response, request: httpx.Request, stream: TeeStream | AsyncTeeStream) -> httpx.Response:
