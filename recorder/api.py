@@ -34,6 +34,7 @@ from recorder.stream.ingest import STDIN, IngestError, ingest_arriving_chunks, i
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import httpx
     import polars as pl
 
     from recorder.analytics import Analytics, Lineage, Timeline
@@ -94,10 +95,12 @@ class Recorder:
         policy: FlushPolicy | None = None,
         on_parsed: Callable[[ParsedEvent | RejectedLine], None] | None = None,
         on_bytes: Callable[[bytes], None] | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> LiveResult:
         """Execute a deployed workflow and record its stream as it flows (never retried).
 
         The API key defaults to VELLUM_API_KEY and is sent as a header only, never stored.
+        `transport` does the network work under the recording (default: httpx's own).
         """
         # HTTP modules are imported on use: reading the store (the CLI's listings) never needs httpx.
         from recorder.stream.http import execute_and_record
@@ -112,6 +115,7 @@ class Recorder:
             policy=policy,
             on_parsed=on_parsed,
             on_bytes=on_bytes,
+            transport=transport,
         )
 
     def reconcile(

@@ -72,12 +72,12 @@ def execute_and_record(
         request = vellum_api.workflow_stream_request(http, base_url, api_key, request_body)
         try:
             http_status, message = _read(http, request, url, SecretScrubber([api_key]), on_bytes)
-        except BaseException:
-            # Interrupted, or the recorder itself failed: the transport recorded how; let it commit.
-            unfinished: StreamRelay | None = request.extensions.get(RECORDING)
-            if unfinished is not None:
-                unfinished.wait()
-            raise
+        finally:
+            # However the stream ended (an interruption included), the transport recorded how: wait
+            # for that to be committed before the client closes, and before an exception leaves.
+            started: StreamRelay | None = request.extensions.get(RECORDING)
+            if started is not None:
+                started.wait()
     recording: StreamRelay = request.extensions[RECORDING]
     result = recording.result()
     if message is None:

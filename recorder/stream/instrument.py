@@ -37,6 +37,8 @@ from recorder.stream.vellum_api import Timeouts
 # How long closing the transport (closing the client does it) waits for streams still being committed.
 CLOSE_WAIT_S = 10.0
 CLOSING = "when the client closed; they go on in the background"
+# The request extension holding the `StreamRelay` that records the request's response; the sender
+# reaches the request through `response.request` or, when no response came, the error's `.request`.
 RECORDING = "recorder.recording"
 
 ClientT = TypeVar("ClientT")

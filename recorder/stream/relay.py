@@ -1,12 +1,13 @@
 """Recording a stream that someone else is reading, without ever making that reader wait.
 
 The reader (an application's thread, or its event loop, through `recorder.stream.tee`) hands each
-raw chunk over with `take`, which only appends to a queue, and says how the stream ended with `end`
-/ `fail` / `abandon`. None of these block or raise. A thread of the relay's own does everything that touches the store:
-opening the recording, decoding a copy of the body (Content-Encoding), splitting and committing
-lines (through `StreamSink`), and closing the recording with its outcome. When the store fails,
-the relay logs one warning on the `recorder` logger and stops keeping copies; the reader never
-notices. Whoever must know how the recording went (`recorder record`) blocks on `result()`.
+raw chunk over with `take`, which only appends to a queue, and says how the stream ended with
+`end` / `fail` / `abandon`. None of these block or raise. A thread of the relay's own does
+everything that touches the store: opening the recording, decoding a copy of the body
+(Content-Encoding), splitting and committing lines (through `StreamSink`), and closing the
+recording with its outcome. When the store fails, the relay logs one warning on the `recorder`
+logger and stops keeping copies; the reader never notices. Whoever must know how the recording
+went (`recorder record`) blocks on `result()`, which raises the store's failure.
 """
 
 from __future__ import annotations
