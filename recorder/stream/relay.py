@@ -26,6 +26,7 @@ import httpx
 
 from recorder.model.events import ParsedEvent, RejectedLine
 from recorder.model.secrets import SecretScrubber
+from recorder.model.timestamps import now_us
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
 from recorder.stream.failures import ERROR_BODY_READ, describe_failure, scrubbed_error_body
 from recorder.stream.sink import SinkFailed, StreamSink
@@ -97,7 +98,7 @@ class StreamRelay:
         self._options = options
         self._timeouts = timeouts  # the request's, to say which one ran out
         self._on_done = on_done
-        self._inbox: queue.SimpleQueue[bytes | Ending] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[bytes, int] | Ending] = queue.SimpleQueue()
         self._given_up = False  # the store failed: stop queueing copies nobody will write
         self._ended = False
         self._end_lock = threading.Lock()
@@ -114,9 +115,10 @@ class StreamRelay:
     # -- the reader's side: never blocks, never raises ----------------------------------------------
 
     def take(self, chunk: bytes) -> None:
-        """A chunk as it came off the wire (still content-encoded)."""
+        """A chunk as it came off the wire (still content-encoded), stamped here: its lines arrived now,
+        not when the relay's thread gets to them."""
         if chunk and not self._given_up:
-            self._inbox.put(chunk)
+            self._inbox.put((chunk, now_us()))
 
     def end(self) -> None:
         """The body ended normally."""
@@ -194,7 +196,7 @@ class StreamRelay:
                     outcome, http_status, error = self._how_it_ended(sink, item, body)
                     self.error = self._secrets.optional_text(error)
                     return sink.close(outcome, http_status=http_status, error=error)
-                body.take(item)
+                body.take(*item)
         except Exception as exc:
             # Close what can still be closed, or the sink's writer would heartbeat an in-progress
             # recording forever; when the store itself failed, this fails too and changes nothing.
@@ -247,7 +249,7 @@ class _BodyCopy:
         self.error_body = b""
         self.undecodable: str | None = None
 
-    def take(self, chunk: bytes) -> None:
+    def take(self, chunk: bytes, received_at_us: int) -> None:
         if self.undecodable is not None:
             return
         try:
@@ -255,19 +257,19 @@ class _BodyCopy:
         except Exception as exc:  # noqa: BLE001 - the application's httpx fails on the same bytes
             self.undecodable = describe_failure(exc)
             return
-        self._keep(data)
+        self._keep(data, received_at_us)
 
     def finish(self) -> None:
         if self._decoder is None or self.undecodable is not None:
             return
         try:
-            self._keep(self._decoder.flush())
+            self._keep(self._decoder.flush(), now_us())
         except Exception as exc:  # noqa: BLE001
             self.undecodable = describe_failure(exc)
 
-    def _keep(self, data: bytes) -> None:
+    def _keep(self, data: bytes, received_at_us: int) -> None:
         if self._success:
-            self._sink.feed(data)
+            self._sink.feed(data, received_at_us)
         elif len(self.error_body) < ERROR_BODY_READ:
             self.error_body = (self.error_body + data)[:ERROR_BODY_READ]
 
