@@ -14,6 +14,7 @@ from recorder.demo.server import LoopbackVellum, Scenario
 from recorder.model.endpoints import API_KEY_HEADER, STREAM_PATH
 from recorder.store import Outcome, Store
 from recorder.stream.http import execute_and_record
+from recorder.stream.sink import SinkFailed
 from recorder.stream.instrument import RECORDING, RecordingTransport
 from recorder.stream.vellum_api import Timeouts, get_execution_status, submit_actuals
 
@@ -101,3 +102,16 @@ def test_a_read_timeout_is_described_with_the_clients_own_timeout(store: Store, 
     recording = response.request.extensions[RECORDING]
     assert recording.result(timeout=30).outcome == Outcome.CUT
     assert recording.error.startswith("stream cut after 10 lines: no data for 0.3 s (read timeout)")
+
+
+def test_a_live_recording_whose_store_is_gone_stops_and_says_so(tmp_path: Path, server: LoopbackVellum, sample_lines: list[bytes]) -> None:
+    """Unlike an application's recording, `recorder record` exists to record: the store's failure is raised."""
+    path = tmp_path / "gone.db"
+    server.enqueue(Scenario(lines=sample_lines, lines_per_chunk=1))
+    with Store(f"sqlite:///{path}") as store:
+        path.unlink()
+        path.mkdir()  # the path is now a directory: SQLite cannot open it
+        store.engine.dispose()
+        with pytest.raises(SinkFailed, match="the store stopped taking this stream"):
+            execute_and_record(store, {"inputs": []}, api_key=API_KEY, base_url=server.base_url)
+    path.rmdir()

@@ -92,17 +92,21 @@ def _read(
     http: httpx.Client, request: httpx.Request, url: str, secrets: SecretScrubber, on_bytes: Callable[[bytes], None] | None
 ) -> tuple[int | None, str | None]:
     """Send the request and read the body through: the HTTP status (None: no response) and, for an
-    error status, the message. A transport failure is not raised: the recording holds it."""
+    error status, the message. A transport failure is not raised: the recording holds it, and
+    `result()` raises the store's."""
     try:
         response = http.send(request, stream=True)
     except httpx.HTTPError:
         return None, None
+    recording: StreamRelay = request.extensions[RECORDING]
     try:
         if not response.is_success:
             return response.status_code, _http_error_message(url, response, secrets)
         for chunk in response.iter_bytes():
             if on_bytes is not None:
                 on_bytes(chunk)
+            if recording.failed:
+                break  # nothing more can be recorded: stop here rather than carry on unrecorded
     except httpx.HTTPError:
         pass
     finally:

@@ -154,6 +154,11 @@ class StreamRelay:
 
     # -- the waiter's side ---------------------------------------------------------------------------
 
+    @property
+    def failed(self) -> bool:
+        """The store failed: nothing more of this stream will be recorded (`result()` says why)."""
+        return self._given_up
+
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the recording is closed, or `timeout` runs out (False)."""
         self._thread.join(timeout)
