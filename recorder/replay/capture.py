@@ -4,9 +4,10 @@
 Requests to the replayed endpoints are forwarded to the inner transport; the application gets
 the response unchanged, chunk for chunk (through `recorder.stream.tee`, as in-app recording does),
 while each line is stamped with its arrival offset. When the body ends (or breaks, or the
-application closes it) the exchange becomes a `Cassette`, handed to `on_cassette`. What never reaches a cassette: request headers (the API key travels there),
-cookies and credentials in response headers, the values under `redact_keys`, and the API keys
-themselves (the forwarded one and the application's) wherever a server echoes them.
+application closes it) the exchange becomes a `Cassette`, handed to `on_cassette`. What never
+reaches a cassette: request headers (the API key travels there), cookies and credentials in
+response headers, the values under `redact_keys`, and the API keys themselves (the forwarded one
+and the application's) wherever a server echoes them.
 
 `api_key` (when given) replaces the X-API-KEY header of forwarded requests, so a test can build
 its client with a dummy key and record with the real one from VELLUM_API_KEY. Forwarded requests

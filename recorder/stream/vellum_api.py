@@ -1,10 +1,10 @@
 """The recorder's calls to Vellum's predict API: the workflow stream, execution status, actuals.
 
 Every call sends the same headers (the key in X-API-KEY only, never in a URL or a body) and goes
-through an httpx transport the caller may choose (tests or an application pass their own; `recorder
-record` records through `instrument`). Paths, the key header and the environment variables are spelled in
-`recorder.model.endpoints`. An answer is scrubbed of the API key before anyone sees it: callers store
-its body and error (`status_checks`, `actuals`) and print them.
+through an httpx transport the caller may choose: tests or an application pass their own, and
+`recorder record` records through `instrument`. Paths, the key header and the environment
+variables are spelled in `recorder.model.endpoints`. An answer is scrubbed of the API key before
+anyone sees it: callers store its body and error (`status_checks`, `actuals`) and print them.
 """
 
 from __future__ import annotations
