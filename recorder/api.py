@@ -29,11 +29,13 @@ from recorder.stream.ingest import STDIN, IngestError, ingest_arriving_chunks, i
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    import httpx
     import polars as pl
 
     from recorder.analytics import Analytics, Lineage, Timeline
     from recorder.demo.live_recording import DemoRun
-    from recorder.stream.http import LiveResult, Timeouts
+    from recorder.stream.http import LiveResult
+    from recorder.stream.vellum_api import Timeouts
 
 
 class ExecutionNotFound(LookupError):
@@ -116,13 +118,16 @@ class Recorder:
         policy: FlushPolicy | None = None,
         on_parsed: Callable[[ParsedEvent | RejectedLine], None] | None = None,
         on_bytes: Callable[[bytes], None] | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> LiveResult:
         """Execute a deployed workflow and record its stream as it flows (never retried).
 
         The API key defaults to VELLUM_API_KEY and is sent as a header only, never stored.
+        `transport` does the network work under the recording (default: httpx's own).
         """
         # HTTP modules are imported on use: reading the store (the CLI's listings) never needs httpx.
-        from recorder.stream.http import Timeouts, api_key_from_env, base_url_from_env, execute_and_record
+        from recorder.stream.http import execute_and_record
+        from recorder.stream.vellum_api import Timeouts, api_key_from_env, base_url_from_env
 
         return execute_and_record(
             self.store,
@@ -133,6 +138,7 @@ class Recorder:
             policy=policy,
             on_parsed=on_parsed,
             on_bytes=on_bytes,
+            transport=transport,
         )
 
     def reconcile(
@@ -148,8 +154,7 @@ class Recorder:
         Recorded events and the execution's own status are left as they were. First, recordings
         whose recorder died mid-stream (no heartbeat for `abandoned_after_s`) are marked cut.
         """
-        from recorder.stream.http import api_key_from_env, base_url_from_env
-        from recorder.stream.vellum_api import get_execution_status
+        from recorder.stream.vellum_api import api_key_from_env, base_url_from_env, get_execution_status
 
         key, url = api_key or api_key_from_env(), base_url_from_env(base_url)
         self.store.mark_abandoned_recordings(silent_for_s=abandoned_after_s)
@@ -195,8 +200,7 @@ class Recorder:
         base_url: str | None = None,
     ) -> dict[str, Any]:
         """Post feedback on an execution's output and record it beside the execution."""
-        from recorder.stream.http import api_key_from_env, base_url_from_env
-        from recorder.stream.vellum_api import submit_actuals
+        from recorder.stream.vellum_api import api_key_from_env, base_url_from_env, submit_actuals
 
         key, url = api_key or api_key_from_env(), base_url_from_env(base_url)
         execution_id = self.resolve(execution_id)

@@ -78,7 +78,7 @@ def test_help_shows_the_short_help_of_the_map() -> None:
 def test_the_base_url_help_names_what_the_http_client_reads() -> None:
     from click.testing import CliRunner
 
-    from recorder.stream.http import BASE_URL_ENV, DEFAULT_BASE_URL
+    from recorder.model.endpoints import BASE_URL_ENV, DEFAULT_BASE_URL
 
     output = CliRunner().invoke(cli, ["record", "--help"], terminal_width=400).output
     assert BASE_URL_ENV in output and DEFAULT_BASE_URL in output

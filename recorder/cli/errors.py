@@ -16,7 +16,7 @@ from recorder.store.errors import StoreError
 USER_ERRORS: dict[str, tuple[str, ...]] = {
     "recorder.api": ("ExecutionNotFound",),
     "recorder.stream.ingest": ("IngestError",),
-    "recorder.stream.http": ("MissingApiKey",),
+    "recorder.stream.vellum_api": ("MissingApiKey",),
 }
 
 

@@ -20,13 +20,14 @@ from recorder.model.request import build_request_body, infer_inputs
 if TYPE_CHECKING:
     from recorder.api import Recorder
     from recorder.store import FlushPolicy
-    from recorder.stream.http import LiveResult, Timeouts
+    from recorder.stream.http import LiveResult
+    from recorder.stream.vellum_api import Timeouts
 
 # Exit codes of `recorder record`, so scripts can tell what happened without parsing text.
 EXIT_FULFILLED, EXIT_REJECTED, EXIT_HTTP_ERROR, EXIT_CONNECTION_ERROR, EXIT_CUT = 0, 1, 3, 4, 5
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143
 
-# The environment variable and the default are applied by recorder.stream.http (base_url_from_env),
+# The environment variable and the default are applied by recorder.stream.vellum_api (base_url_from_env),
 # which imports httpx: named here in the help only, so `--help` does not import it.
 base_url_option = click.option(
     "--base-url", metavar="URL", help=f"Vellum predict API. Env: {BASE_URL_ENV}. Default: {DEFAULT_BASE_URL}."
@@ -108,7 +109,7 @@ def record(context: CliContext, deployment, deployment_id, release_tag, input_pa
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     from recorder.store import FlushPolicy
-    from recorder.stream.http import Timeouts
+    from recorder.stream.vellum_api import Timeouts
 
     code = run_recording(context, body, base_url=base_url, timeouts=Timeouts(connect_timeout, read_timeout),
                          policy=FlushPolicy(flush_events, flush_ms / 1000), quiet=quiet, passthrough=as_json)
@@ -119,7 +120,7 @@ def run_recording(context: CliContext, body: dict[str, Any], *, base_url: str | 
                   policy: FlushPolicy, quiet: bool, passthrough: bool) -> int:
     """Record one execution with the live view and return the exit code."""
     from recorder.model.secrets import ScrubbedLines, SecretScrubber
-    from recorder.stream.http import api_key_from_env
+    from recorder.stream.vellum_api import api_key_from_env
 
     api_key = api_key_from_env()
     view = None if quiet or passthrough else LiveView()

@@ -2,11 +2,12 @@
 `once` and `all` modes).
 
 Requests to the replayed endpoints are forwarded to the inner transport; the application gets
-the response unchanged, chunk for chunk, while each line is stamped with its arrival offset. When
-the body ends (or breaks, or the application closes it) the exchange becomes a `Cassette`, handed
-to `on_cassette`. What never reaches a cassette: request headers (the API key travels there),
-cookies and credentials in response headers, the values under `redact_keys`, and the API keys
-themselves (the forwarded one and the application's) wherever a server echoes them.
+the response unchanged, chunk for chunk (through `recorder.stream.tee`, as in-app recording does),
+while each line is stamped with its arrival offset. When the body ends (or breaks, or the
+application closes it) the exchange becomes a `Cassette`, handed to `on_cassette`. What never
+reaches a cassette: request headers (the API key travels there), cookies and credentials in
+response headers, the values under `redact_keys`, and the API keys themselves (the forwarded one
+and the application's) wherever a server echoes them.
 
 `api_key` (when given) replaces the X-API-KEY header of forwarded requests, so a test can build
 its client with a dummy key and record with the real one from VELLUM_API_KEY. Forwarded requests
@@ -19,24 +20,26 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
 
 from recorder.model.cassette import Cassette, Fault, Line, Request, Response
+from recorder.model.endpoints import API_KEY_HEADER
 from recorder.model.lines import LineSplitter
 from recorder.model.request import strip_secrets
 from recorder.model.secrets import SecretScrubber, credentials_in
 from recorder.model.timestamps import now_us
+from recorder.model.vocabulary import Outcome
 from recorder.replay.redaction import redact
 from recorder.replay.responder import is_replayed
+from recorder.stream.tee import CLOSED_EARLY, AsyncTeeStream, TeeStream, content_decoder, teed_response
 
 CassetteSink = Callable[[Cassette], None]
 
 _DROPPED_HEADERS = {"content-length", "transfer-encoding", "content-encoding", "connection", "keep-alive", "date", "server", "via", "alt-svc"}
 _SECRET_HINTS = ("cookie", "auth", "token", "key", "secret", "signature", "session")
-CLOSED_EARLY = "closed by the application before the end of the stream"
 
 
 class CaptureTransport(httpx.BaseTransport):
@@ -54,7 +57,7 @@ class CaptureTransport(httpx.BaseTransport):
         exchange = self._capture.start(request)
         response = self.inner.handle_request(exchange.forwarded)
         exchange.head(response)
-        return _reply(response, request, _SyncCapture(response.stream, exchange))
+        return teed_response(response, request, TeeStream(response.stream, exchange))
 
     def close(self) -> None:
         self.inner.close()
@@ -73,7 +76,7 @@ class AsyncCaptureTransport(httpx.AsyncBaseTransport):
         exchange = self._capture.start(request)
         response = await self.inner.handle_async_request(exchange.forwarded)
         exchange.head(response)
-        return _reply(response, request, _AsyncCapture(response.stream, exchange))
+        return teed_response(response, request, AsyncTeeStream(response.stream, exchange))
 
     async def aclose(self) -> None:
         await self.inner.aclose()
@@ -90,7 +93,7 @@ class _Captures:
 
 
 class _Exchange:
-    """One forwarded request and the lines of its response, as they arrive."""
+    """One forwarded request and the lines of its response, as they arrive: the `TeeTarget` of its body."""
 
     def __init__(self, captures: _Captures, request: httpx.Request) -> None:
         self._captures = captures
@@ -100,7 +103,7 @@ class _Exchange:
         headers = httpx.Headers(request.headers)
         headers["accept-encoding"] = "identity"
         if captures.api_key:
-            headers["x-api-key"] = captures.api_key
+            headers[API_KEY_HEADER] = captures.api_key
         self.forwarded = httpx.Request(request.method, request.url, headers=headers, content=request.content, extensions=request.extensions)
         self._secrets = SecretScrubber([*credentials_in(request.headers), *credentials_in(headers)])
         self._splitter = LineSplitter()
@@ -114,8 +117,7 @@ class _Exchange:
     def head(self, response: httpx.Response) -> None:
         self._status = response.status_code
         self._headers = _kept_headers(response.headers)
-        if response.headers.get("content-encoding", "identity") != "identity":  # the server compressed anyway
-            self._decoder = httpx.Response(response.status_code, headers=response.headers)._get_content_decoder()
+        self._decoder = content_decoder(response.headers)  # asked for identity; a server may compress anyway
 
     def take(self, chunk: bytes) -> None:
         if self._decoder is not None:
@@ -123,7 +125,16 @@ class _Exchange:
         at_us = int((time.monotonic() - self._started) * 1_000_000)
         self._lines.extend(Line(at_us, line.data) for line in self._splitter.feed(chunk))
 
-    def finish(self, outcome: str, error: str | None = None, *, broken: bool = False) -> None:
+    def end(self) -> None:
+        self._finish(Outcome.COMPLETE)
+
+    def fail(self, exc: BaseException) -> None:
+        self._finish(Outcome.CUT, f"stream cut: {type(exc).__name__}: {exc}", broken=True)
+
+    def abandon(self) -> None:
+        self._finish(Outcome.CUT, CLOSED_EARLY)
+
+    def _finish(self, outcome: Outcome, error: str | None = None, *, broken: bool = False) -> None:
         with self._lock:
             if self._done:
                 return
@@ -144,7 +155,7 @@ class _Exchange:
                 headers={name: secrets.text(value) for name, value in self._headers.items()},
                 lines=tuple(lines),
                 ends_with_newline=last is None,
-                outcome="http_error" if self._status >= 400 else outcome,
+                outcome=Outcome.HTTP_ERROR if self._status >= 400 else outcome,
                 error=secrets.optional_text(error),
             ),
             execution_id=_execution_id(lines),
@@ -155,54 +166,6 @@ class _Exchange:
         if self._captures.redact_keys:
             cassette = redact(cassette, self._captures.redact_keys).cassette
         self._captures.on_cassette(cassette)
-
-
-class _SyncCapture(httpx.SyncByteStream):
-    def __init__(self, inner: httpx.SyncByteStream, exchange: _Exchange) -> None:
-        self._inner = inner
-        self._exchange = exchange
-
-    def __iter__(self) -> Iterator[bytes]:
-        try:
-            for chunk in self._inner:
-                self._exchange.take(chunk)
-                yield chunk
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            self._exchange.finish("cut", f"stream cut: {type(exc).__name__}: {exc}", broken=True)
-            raise
-        self._exchange.finish("complete")
-
-    def close(self) -> None:
-        self._exchange.finish("cut", CLOSED_EARLY)
-        self._inner.close()
-
-
-class _AsyncCapture(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, exchange: _Exchange) -> None:
-        self._inner = inner
-        self._exchange = exchange
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._inner:
-                self._exchange.take(chunk)
-                yield chunk
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            self._exchange.finish("cut", f"stream cut: {type(exc).__name__}: {exc}", broken=True)
-            raise
-        self._exchange.finish("complete")
-
-    async def aclose(self) -> None:
-        self._exchange.finish("cut", CLOSED_EARLY)
-        await self._inner.aclose()
-
-
-def _reply(response: httpx.Response, request: httpx.Request, stream: httpx.SyncByteStream | httpx.AsyncByteStream) -> httpx.Response:
-    return httpx.Response(response.status_code, headers=response.headers, stream=stream, extensions=response.extensions, request=request)
 
 
 def _kept_headers(headers: httpx.Headers) -> dict[str, str]:

@@ -14,30 +14,66 @@ on `\\n` only: the official client also splits on U+2028 and friends and silentl
 cannot parse, the recorder keeps every line.
 
 A slow or broken store never blocks or breaks the application (see `recorder.stream.relay`).
+The transport leaves each recording's `StreamRelay` in the request's extensions under `RECORDING`,
+so the code that sent the request can wait for that recording's result (`recorder record` does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import httpx
 
+from recorder.model.endpoints import STREAM_PATH
 from recorder.model.secrets import SecretScrubber, credentials_in
-from recorder.store import FlushPolicy, Outcome, Store
-from recorder.stream.http import STREAM_PATH
-from recorder.stream.relay import Ending, RecordedCallback, RelayGroup, ResponseHead, StreamRelay, describe
+from recorder.store import FlushPolicy, Store
+from recorder.stream.relay import CommitCallback, ParsedCallback, RecordedCallback, RelayGroup, ResponseHead, SinkOptions, StreamRelay
+from recorder.stream.tee import AsyncTeeStream, TeeStream, teed_response
+from recorder.stream.vellum_api import Timeouts
 
 # How long closing the transport (closing the client does it) waits for streams still being committed.
 CLOSE_WAIT_S = 10.0
 CLOSING = "when the client closed; they go on in the background"
+# The request extension holding the `StreamRelay` that records the request's response; the sender
+# reaches the request through `response.request` or, when no response came, the error's `.request`.
+RECORDING = "recorder.recording"
 
 ClientT = TypeVar("ClientT")
+InnerT = TypeVar("InnerT", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 
-class RecordingTransport(httpx.BaseTransport):
+class _RecordingSeam(Generic[InnerT]):
+    """What the sync and async transports share: the transport under them and their recordings."""
+
+    inner: InnerT
+
+    def __init__(
+        self,
+        store: Store,
+        inner: InnerT | None = None,
+        *,
+        policy: FlushPolicy | None = None,
+        on_parsed: ParsedCallback | None = None,
+        on_commit: CommitCallback | None = None,
+        on_recorded: RecordedCallback | None = None,
+    ) -> None:
+        self.inner = inner if inner is not None else self._network()
+        self._relays = RelayGroup(store, SinkOptions(policy, on_parsed, on_commit), on_recorded)
+
+    def _network(self) -> InnerT:
+        """The transport doing the network work when none is given."""
+        raise NotImplementedError
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block the calling thread until every stream started so far is committed; False if
+        `timeout` ran out first (from async code: `await asyncio.to_thread(transport.wait, timeout)`)."""
+        return self._relays.wait(timeout)
+
+
+class RecordingTransport(_RecordingSeam[httpx.BaseTransport], httpx.BaseTransport):
     """An httpx transport that records every workflow stream passing through it.
 
         client = Vellum(api_key=..., httpx_client=httpx.Client(transport=RecordingTransport(store)))
@@ -48,21 +84,15 @@ class RecordingTransport(httpx.BaseTransport):
     Proxies from the environment (HTTPS_PROXY, with `trust_env=True`) become httpx mounts that
     bypass `transport=`; `instrument()` wraps those too.
 
-    `on_recorded(result)` is called, on the recording's thread, with each finished recording.
+    `on_recorded(result)` is called, on the recording's thread, with each finished recording;
+    `on_parsed(line)` with each line as it is stored and `on_commit(positions)` after each commit
+    (a live view, a latency probe), on the recording's writer thread.
     `wait()` blocks until every stream so far is committed; closing the transport (closing the
     client does it) waits up to `CLOSE_WAIT_S` for them.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        inner: httpx.BaseTransport | None = None,
-        *,
-        policy: FlushPolicy | None = None,
-        on_recorded: RecordedCallback | None = None,
-    ) -> None:
-        self.inner = inner if inner is not None else httpx.HTTPTransport()
-        self._relays = RelayGroup(store, policy, on_recorded)
+    def _network(self) -> httpx.BaseTransport:
+        return httpx.HTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         if not is_workflow_stream(request):
@@ -70,21 +100,16 @@ class RecordingTransport(httpx.BaseTransport):
         try:
             response = self.inner.handle_request(request)
         except BaseException as exc:
-            _record_failed_request(self._relays, request, exc)
+            _start_relay(self._relays, request, None).no_response(exc)
             raise
-        relay = _start_relay(self._relays, request, response)
-        return _with_stream(response, _TeeStream(response.stream, relay), request)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until every stream started so far is committed; False if `timeout` ran out first."""
-        return self._relays.wait(timeout)
+        return teed_response(response, request, TeeStream(response.stream, _start_relay(self._relays, request, response)))
 
     def close(self) -> None:
         self._relays.wait_or_warn(CLOSE_WAIT_S, CLOSING)
         self.inner.close()
 
 
-class AsyncRecordingTransport(httpx.AsyncBaseTransport):
+class AsyncRecordingTransport(_RecordingSeam[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport):
     """The asyncio twin of `RecordingTransport`, for `httpx.AsyncClient` and `vellum.AsyncVellum`:
 
         client = AsyncVellum(api_key=..., httpx_client=httpx.AsyncClient(transport=AsyncRecordingTransport(store)))
@@ -92,16 +117,8 @@ class AsyncRecordingTransport(httpx.AsyncBaseTransport):
     The event loop never waits for the store: chunks are queued to the recording's thread.
     """
 
-    def __init__(
-        self,
-        store: Store,
-        inner: httpx.AsyncBaseTransport | None = None,
-        *,
-        policy: FlushPolicy | None = None,
-        on_recorded: RecordedCallback | None = None,
-    ) -> None:
-        self.inner = inner if inner is not None else httpx.AsyncHTTPTransport()
-        self._relays = RelayGroup(store, policy, on_recorded)
+    def _network(self) -> httpx.AsyncBaseTransport:
+        return httpx.AsyncHTTPTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if not is_workflow_stream(request):
@@ -109,15 +126,9 @@ class AsyncRecordingTransport(httpx.AsyncBaseTransport):
         try:
             response = await self.inner.handle_async_request(request)
         except BaseException as exc:
-            _record_failed_request(self._relays, request, exc)
+            _start_relay(self._relays, request, None).no_response(exc)
             raise
-        relay = _start_relay(self._relays, request, response)
-        return _with_stream(response, _AsyncTeeStream(response.stream, relay), request)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block the calling thread until every stream so far is committed (from async code:
-        `await asyncio.to_thread(transport.wait, timeout)`)."""
-        return self._relays.wait(timeout)
+        return teed_response(response, request, AsyncTeeStream(response.stream, _start_relay(self._relays, request, response)))
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self._relays.wait_or_warn, CLOSE_WAIT_S, CLOSING)
@@ -125,14 +136,21 @@ class AsyncRecordingTransport(httpx.AsyncBaseTransport):
 
 
 def instrument(
-    client: ClientT, store: Store, *, policy: FlushPolicy | None = None, on_recorded: RecordedCallback | None = None
+    client: ClientT,
+    store: Store,
+    *,
+    policy: FlushPolicy | None = None,
+    on_parsed: ParsedCallback | None = None,
+    on_commit: CommitCallback | None = None,
+    on_recorded: RecordedCallback | None = None,
 ) -> ClientT:
     """Record every workflow stream `client` executes into `store`; wraps it in place, returns it.
 
     `client` is a `vellum.Vellum` or `vellum.AsyncVellum` (any Fern-generated client keeping its
     httpx client at `client._client_wrapper.httpx_client.httpx_client`), or an `httpx.Client` /
     `httpx.AsyncClient`. Its transport and every mounted transport (httpx turns environment
-    proxies into mounts) are wrapped in a `RecordingTransport` / `AsyncRecordingTransport`.
+    proxies into mounts) are wrapped in a `RecordingTransport` / `AsyncRecordingTransport`, which
+    gets the callbacks.
 
     This touches private attributes (the Fern wrapper's, and httpx's `_transport` and `_mounts`),
     which a future release of either may move. The clean alternative uses public arguments only:
@@ -141,13 +159,14 @@ def instrument(
         AsyncVellum(api_key=..., httpx_client=httpx.AsyncClient(transport=AsyncRecordingTransport(store)))
     """
     http = _httpx_client_of(client)
+    callbacks: dict[str, Any] = {"policy": policy, "on_parsed": on_parsed, "on_commit": on_commit, "on_recorded": on_recorded}
     wrap: Callable[[Any], httpx.BaseTransport | httpx.AsyncBaseTransport]
     if isinstance(http, httpx.Client):
         recording_type: type = RecordingTransport
-        wrap = lambda inner: RecordingTransport(store, inner, policy=policy, on_recorded=on_recorded)  # noqa: E731
+        wrap = lambda inner: RecordingTransport(store, inner, **callbacks)  # noqa: E731
     else:
         recording_type = AsyncRecordingTransport
-        wrap = lambda inner: AsyncRecordingTransport(store, inner, policy=policy, on_recorded=on_recorded)  # noqa: E731
+        wrap = lambda inner: AsyncRecordingTransport(store, inner, **callbacks)  # noqa: E731
     transports = [http._transport, *http._mounts.values()]
     if any(isinstance(transport, recording_type) for transport in transports):
         raise ValueError("this client is already recorded: instrument() was called on it before")
@@ -174,35 +193,14 @@ def _httpx_client_of(client: Any) -> httpx.Client | httpx.AsyncClient:
     )
 
 
-def _start_relay(relays: RelayGroup, request: httpx.Request, response: httpx.Response) -> StreamRelay:
-    head = ResponseHead(response.status_code, response.reason_phrase, response.headers)
-    return relays.start(source=_source(request), request=_request_body(request), head=head, secrets=_credentials(request))
-
-
-def _record_failed_request(relays: RelayGroup, request: httpx.Request, exc: BaseException) -> None:
-    """No response at all (connection refused, timeout before the headers): recorded too."""
-    relay = relays.start(source=_source(request), request=_request_body(request), head=None, secrets=_credentials(request))
-    if isinstance(exc, Exception):
-        relay.finish(Ending(Outcome.CONNECTION_ERROR, describe(exc)))
-    else:
-        relay.finish(Ending(Outcome.INTERRUPTED, f"the application was interrupted before the response arrived ({describe(exc)})"))
-
-
-def _with_stream(response: httpx.Response, stream: httpx.SyncByteStream | httpx.AsyncByteStream, request: httpx.Request) -> httpx.Response:
-    """The inner response as the application would have got it, reading through `stream`.
-
-    A new Response rather than the inner one with its stream swapped: an inner response built with
-    `content=` has already read (and decoded) its body and would serve it without ever pulling the
-    stream. Status, headers (raw, Content-Encoding included) and extensions (HTTP version, reason
-    phrase, network stream) carry over unchanged.
-    """
-    return httpx.Response(
-        status_code=response.status_code,
-        headers=response.headers,
-        stream=stream,
-        extensions=response.extensions,
-        request=request,
+def _start_relay(relays: RelayGroup, request: httpx.Request, response: httpx.Response | None) -> StreamRelay:
+    """The relay recording this request's response (None: the request failed before one arrived)."""
+    head = None if response is None else ResponseHead(response.status_code, response.reason_phrase, response.headers)
+    relay = relays.start(
+        source=_source(request), request=_request_body(request), head=head, timeouts=Timeouts.of_request(request), secrets=_credentials(request)
     )
+    request.extensions[RECORDING] = relay
+    return relay
 
 
 def _source(request: httpx.Request) -> str:
@@ -223,51 +221,3 @@ def _request_body(request: httpx.Request) -> dict[str, Any] | None:
     except (httpx.RequestNotRead, ValueError):
         return None
     return body if isinstance(body, dict) else None
-
-
-class _TeeStream(httpx.SyncByteStream):
-    """The application's body: the inner stream's chunks, each also put on the relay."""
-
-    def __init__(self, inner: httpx.SyncByteStream, relay: StreamRelay) -> None:
-        self._inner = inner
-        self._relay = relay
-
-    def __iter__(self) -> Iterator[bytes]:
-        relay = self._relay
-        try:
-            for chunk in self._inner:
-                relay.put(chunk)
-                yield chunk
-        except GeneratorExit:  # the consumer stopped pulling; close() says how it ended
-            raise
-        except BaseException as exc:
-            relay.fail(exc)
-            raise
-        relay.end()
-
-    def close(self) -> None:
-        self._relay.abandon()
-        self._inner.close()
-
-
-class _AsyncTeeStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, relay: StreamRelay) -> None:
-        self._inner = inner
-        self._relay = relay
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        relay = self._relay
-        try:
-            async for chunk in self._inner:
-                relay.put(chunk)
-                yield chunk
-        except GeneratorExit:
-            raise
-        except BaseException as exc:
-            relay.fail(exc)
-            raise
-        relay.end()
-
-    async def aclose(self) -> None:
-        self._relay.abandon()
-        await self._inner.aclose()

@@ -1,17 +1,17 @@
 """Recording a stream that someone else is reading, without ever making that reader wait.
 
-The reader (an application's thread, or its event loop) hands each raw chunk over with `put`,
-which only appends to a queue, and says how the stream ended with `end` / `fail` / `abandon`.
-None of these block or raise. A thread of the relay's own does everything that touches the store:
-opening the recording, decoding a copy of the body (Content-Encoding), splitting and committing
-lines (through `StreamSink`), and closing the recording with its outcome. When the store fails,
-the relay logs one warning on the `recorder` logger and stops keeping copies; the reader never
-notices.
+The reader (an application's thread, or its event loop, through `recorder.stream.tee`) hands each
+raw chunk over with `take`, which only appends to a queue, and says how the stream ended with
+`end` / `fail` / `abandon`. None of these block or raise. A thread of the relay's own does
+everything that touches the store: opening the recording, decoding a copy of the body
+(Content-Encoding), splitting and committing lines (through `StreamSink`), and closing the
+recording with its outcome. When the store fails, the relay logs one warning on the `recorder`
+logger and stops keeping copies; the reader never notices. Whoever must know how the recording
+went (`recorder record`) blocks on `result()`, which raises the store's failure.
 """
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import logging
 import queue
@@ -24,19 +24,24 @@ from typing import Any
 
 import httpx
 
+from recorder.model.events import ParsedEvent, RejectedLine
 from recorder.model.secrets import SecretScrubber
+from recorder.model.timestamps import now_us
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
-from recorder.stream.http import ERROR_BODY_READ, describe_failure, scrubbed_error_body
+from recorder.stream.failures import ERROR_BODY_READ, describe_failure, scrubbed_error_body
 from recorder.stream.sink import SinkFailed, StreamSink
+from recorder.stream.tee import CLOSED_EARLY, content_decoder
+from recorder.stream.vellum_api import Timeouts
 
 logger = logging.getLogger("recorder")
 
-CLOSED_EARLY = "closed by the application before the end of the stream"
 EXITED = "the application exited while the stream was still open"
 # At interpreter exit, how long to wait for recordings to commit what they received.
 EXIT_WAIT_S = 10.0
 
 RecordedCallback = Callable[[RecordingResult], None]
+ParsedCallback = Callable[[ParsedEvent | RejectedLine], None]
+CommitCallback = Callable[[list[int]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +65,18 @@ class ResponseHead:
         return 200 <= self.status < 300
 
 
+@dataclass(frozen=True, slots=True)
+class SinkOptions:
+    """What every recording of one transport is given: when to commit, and who to tell as it goes."""
+
+    policy: FlushPolicy | None = None
+    on_parsed: ParsedCallback | None = None
+    on_commit: CommitCallback | None = None
+
+
 class StreamRelay:
-    """One recorded response. `put`/`end`/`fail`/`abandon` are for the reader; see the module doc."""
+    """One recorded response: a `TeeTarget` for the reader (see the module doc), and `result()`
+    for whoever waits for the recording."""
 
     def __init__(
         self,
@@ -70,22 +85,28 @@ class StreamRelay:
         source: str,
         request: dict[str, Any] | None,
         head: ResponseHead | None,
-        policy: FlushPolicy | None = None,
+        options: SinkOptions = SinkOptions(),
+        timeouts: Timeouts | None = None,
         on_done: Callable[[StreamRelay, RecordingResult | None], None] | None = None,
         secrets: SecretScrubber | None = None,
     ) -> None:
         self._store = store
-        self._secrets = secrets
+        self._secrets = secrets or SecretScrubber()
         self._source = source
         self._request = request
         self._head = head  # None: the request failed before any response
-        self._policy = policy
+        self._options = options
+        self._timeouts = timeouts  # the request's, to say which one ran out
         self._on_done = on_done
-        self._inbox: queue.SimpleQueue[bytes | Ending] = queue.SimpleQueue()
+        self._inbox: queue.SimpleQueue[tuple[bytes, int] | Ending] = queue.SimpleQueue()
         self._given_up = False  # the store failed: stop queueing copies nobody will write
         self._ended = False
         self._end_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="recorder-relay", daemon=True)
+        self._result: RecordingResult | None = None
+        self._failure: BaseException | None = None
+        self.error: str | None = None
+        """The error the recording was closed with (scrubbed), once `result()` has returned."""
 
     def start(self) -> StreamRelay:
         self._thread.start()
@@ -93,10 +114,11 @@ class StreamRelay:
 
     # -- the reader's side: never blocks, never raises ----------------------------------------------
 
-    def put(self, chunk: bytes) -> None:
-        """A chunk as it came off the wire (still content-encoded)."""
+    def take(self, chunk: bytes) -> None:
+        """A chunk as it came off the wire (still content-encoded), stamped here: its lines arrived now,
+        not when the relay's thread gets to them."""
         if chunk and not self._given_up:
-            self._inbox.put(chunk)
+            self._inbox.put((chunk, now_us()))
 
     def end(self) -> None:
         """The body ended normally."""
@@ -104,10 +126,19 @@ class StreamRelay:
 
     def fail(self, exc: BaseException) -> None:
         """Reading the body raised `exc` (which the reader re-raises)."""
+        reason = describe_failure(exc, self._timeouts, streaming=True)
         if isinstance(exc, Exception):
-            self.finish(Ending(Outcome.CUT, describe(exc)))
+            self.finish(Ending(Outcome.CUT, reason))
         else:  # KeyboardInterrupt, SystemExit, asyncio.CancelledError
-            self.finish(Ending(Outcome.INTERRUPTED, f"the application was interrupted while reading the stream ({describe(exc)})"))
+            self.finish(Ending(Outcome.INTERRUPTED, f"the application was interrupted while reading the stream ({reason})"))
+
+    def no_response(self, exc: BaseException) -> None:
+        """Sending the request raised `exc` before any response: a connection error, or an interruption."""
+        reason = describe_failure(exc, self._timeouts, streaming=False)
+        if isinstance(exc, Exception):
+            self.finish(Ending(Outcome.CONNECTION_ERROR, reason))
+        else:
+            self.finish(Ending(Outcome.INTERRUPTED, f"the application was interrupted before the response arrived ({reason})"))
 
     def abandon(self) -> None:
         """The reader closed the response; a no-op when the stream had already ended."""
@@ -121,28 +152,56 @@ class StreamRelay:
             self._ended = True
         self._inbox.put(ending)
 
+    # -- the waiter's side ---------------------------------------------------------------------------
+
+    @property
+    def failed(self) -> bool:
+        """The store failed: nothing more of this stream will be recorded (`result()` says why)."""
+        return self._given_up
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the recording is closed, or `timeout` runs out (False)."""
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def result(self, timeout: float | None = None) -> RecordingResult:
+        """Block until the recording is closed (after the stream ended) and say what it stored.
+
+        Raises SinkFailed when the store failed (the reader was not told), TimeoutError when
+        `timeout` ran out first.
+        """
+        if not self.wait(timeout):
+            raise TimeoutError(f"the recording of {self._source} was still being committed after {timeout} s")
+        if self._result is None:
+            raise SinkFailed(f"the store stopped taking this stream: {store_error(self._failure)}") from self._failure
+        return self._result
+
     # -- the relay's thread ---------------------------------------------------------------------------
 
     def _run(self) -> None:
-        result: RecordingResult | None = None
         try:
-            result = self._record()
+            self._result = self._record()
         except Exception as exc:  # noqa: BLE001 - a store failure must never reach the application
+            self._failure = exc
             self._give_up(exc)
         finally:
             if self._on_done is not None:
-                self._on_done(self, result)
+                self._on_done(self, self._result)
 
     def _record(self) -> RecordingResult:
-        sink = StreamSink(self._store, source=self._source, request=self._request, policy=self._policy, secrets=self._secrets)
+        options = self._options
+        sink = StreamSink(self._store, source=self._source, request=self._request, policy=options.policy, on_parsed=options.on_parsed,
+                          on_commit=options.on_commit, secrets=self._secrets)
         try:
             body = _BodyCopy(sink, self._head)
             while True:
                 item = self._inbox.get()
                 if isinstance(item, Ending):
                     body.finish()
-                    return self._close(sink, item, body)
-                body.take(item)
+                    outcome, http_status, error = self._how_it_ended(sink, item, body)
+                    self.error = self._secrets.optional_text(error)
+                    return sink.close(outcome, http_status=http_status, error=error)
+                body.take(*item)
         except Exception as exc:
             # Close what can still be closed, or the sink's writer would heartbeat an in-progress
             # recording forever; when the store itself failed, this fails too and changes nothing.
@@ -152,21 +211,22 @@ class StreamRelay:
                 pass
             raise
 
-    def _close(self, sink: StreamSink, ending: Ending, body: _BodyCopy) -> RecordingResult:
+    def _how_it_ended(self, sink: StreamSink, ending: Ending, body: _BodyCopy) -> tuple[str, int | None, str | None]:
+        """The recording's outcome, HTTP status and error."""
         head = self._head
         if head is None:
-            return sink.close(ending.outcome, error=f"{self._source}: {ending.reason}")
+            return ending.outcome, None, f"{self._source}: {ending.reason}"
         if not head.success:
             text = scrubbed_error_body(body.error_body, self._secrets)
-            return sink.close(Outcome.HTTP_ERROR, http_status=head.status, error=f"HTTP {head.status} {head.reason or 'error'}: {text}")
+            return Outcome.HTTP_ERROR, head.status, f"HTTP {head.status} {head.reason or 'error'}: {text}"
         if body.undecodable is not None:
             encoding = head.headers.get("content-encoding")
             reason = f"the body could not be decoded (Content-Encoding: {encoding}): {body.undecodable}"
-            return sink.close(Outcome.CUT, http_status=head.status, error=f"stream cut after {sink.lines_seen} lines: {reason}")
+            return Outcome.CUT, head.status, f"stream cut after {sink.lines_seen} lines: {reason}"
         if ending.outcome == Outcome.COMPLETE:
-            return sink.close(Outcome.COMPLETE, http_status=head.status)
+            return Outcome.COMPLETE, head.status, None
         how = "cut" if ending.outcome == Outcome.CUT else ending.outcome
-        return sink.close(ending.outcome, http_status=head.status, error=f"stream {how} after {sink.lines_seen} lines: {ending.reason}")
+        return ending.outcome, head.status, f"stream {how} after {sink.lines_seen} lines: {ending.reason}"
 
     def _give_up(self, exc: BaseException) -> None:
         self._given_up = True
@@ -190,31 +250,31 @@ class _BodyCopy:
     def __init__(self, sink: StreamSink, head: ResponseHead | None) -> None:
         self._sink = sink
         self._success = head is not None and head.success
-        self._decoder = content_decoder(head)
+        self._decoder = None if head is None else content_decoder(head.headers)
         self.error_body = b""
         self.undecodable: str | None = None
 
-    def take(self, chunk: bytes) -> None:
+    def take(self, chunk: bytes, received_at_us: int) -> None:
         if self.undecodable is not None:
             return
         try:
             data = chunk if self._decoder is None else self._decoder.decode(chunk)
         except Exception as exc:  # noqa: BLE001 - the application's httpx fails on the same bytes
-            self.undecodable = describe(exc)
+            self.undecodable = describe_failure(exc)
             return
-        self._keep(data)
+        self._keep(data, received_at_us)
 
     def finish(self) -> None:
         if self._decoder is None or self.undecodable is not None:
             return
         try:
-            self._keep(self._decoder.flush())
+            self._keep(self._decoder.flush(), now_us())
         except Exception as exc:  # noqa: BLE001
-            self.undecodable = describe(exc)
+            self.undecodable = describe_failure(exc)
 
-    def _keep(self, data: bytes) -> None:
+    def _keep(self, data: bytes, received_at_us: int) -> None:
         if self._success:
-            self._sink.feed(data)
+            self._sink.feed(data, received_at_us)
         elif len(self.error_body) < ERROR_BODY_READ:
             self.error_body = (self.error_body + data)[:ERROR_BODY_READ]
 
@@ -222,19 +282,27 @@ class _BodyCopy:
 class RelayGroup:
     """The relays one transport started, so closing the transport can wait for them."""
 
-    def __init__(self, store: Store, policy: FlushPolicy | None, on_recorded: RecordedCallback | None) -> None:
+    def __init__(self, store: Store, options: SinkOptions, on_recorded: RecordedCallback | None) -> None:
         self._store = store
-        self._policy = policy
+        self._options = options
         self._on_recorded = on_recorded
         self._active: set[StreamRelay] = set()
         self._idle = threading.Condition()
         _groups.add(self)
 
     def start(
-        self, *, source: str, request: dict[str, Any] | None, head: ResponseHead | None, secrets: SecretScrubber | None = None
+        self,
+        *,
+        source: str,
+        request: dict[str, Any] | None,
+        head: ResponseHead | None,
+        timeouts: Timeouts | None = None,
+        secrets: SecretScrubber | None = None,
     ) -> StreamRelay:
         """A relay for one response; `secrets` (the request's credentials) are kept out of its recording."""
-        relay = StreamRelay(self._store, source=source, request=request, head=head, policy=self._policy, on_done=self._done, secrets=secrets)
+        relay = StreamRelay(
+            self._store, source=source, request=request, head=head, options=self._options, timeouts=timeouts, on_done=self._done, secrets=secrets
+        )
         with self._idle:
             self._active.add(relay)
         return relay.start()
@@ -280,24 +348,6 @@ def _finish_recordings_at_exit() -> None:
     deadline = time.monotonic() + EXIT_WAIT_S
     for group in groups:
         group.wait_or_warn(max(deadline - time.monotonic(), 0.0), "at exit; what they received since their last commit is lost")
-
-
-def content_decoder(head: ResponseHead | None) -> Any:
-    """The decoder httpx uses for the application's copy of the body (None: no Content-Encoding).
-
-    A shadow Response picks it exactly as httpx does (several codings in order, unknown ones
-    skipped, br/zstd only when their packages are installed). `_get_content_decoder` is private;
-    should a future httpx drop it, the AttributeError lands on the relay's thread and is logged as a
-    failed recording, never seen by the application.
-    """
-    if head is None or not head.headers.get("content-encoding"):
-        return None
-    return httpx.Response(head.status, headers=head.headers)._get_content_decoder()
-
-
-def describe(exc: BaseException) -> str:
-    """One line on why a stream ended early (the same wording `recorder record` uses)."""
-    return describe_failure(exc)
 
 
 def store_error(exc: BaseException) -> str:
