@@ -76,7 +76,7 @@ from _common import (
 from recorder.model.events import ParsedEvent, RejectedLine, parse_line
 from recorder.model.lines import iter_lines
 from recorder.model.timestamps import now_us
-from recorder.store.bulk import EVENT_COLUMNS, event_row
+from recorder.store.event_rows import EVENT_COLUMNS, event_row
 from recorder.store.writer import FlushPolicy
 from recorder.stream.ingest import CHUNK_SIZE
 

@@ -279,6 +279,13 @@ def test_urls_are_spelled_for_their_driver() -> None:
     assert SqliteDialect().database_file(make_url("sqlite:///file:x.db?mode=ro&uri=true")) == Path("x.db")
 
 
+def test_the_bulk_row_layout_is_the_events_table_column_order() -> None:
+    from recorder.store.event_rows import EVENT_COLUMNS
+    from recorder.store.schema import Event
+
+    assert EVENT_COLUMNS == tuple(column.name for column in Event.__table__.columns)
+
+
 def test_insert_ignore_counts_only_new_rows(store: Store) -> None:
     row = {"source": "t", "started_at_us": 1, "outcome": "complete", "body_sha256": "f" * 64}
     with store.engine.begin() as connection:

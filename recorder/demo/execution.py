@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring
+from typing import Any
 
 from recorder.demo.deployments import CANCELLED, ERRORS, NODE_INPUTS, PRICES, Deployment, NodeSpec, walk_specs
 from recorder.demo.random_values import fresh_id, jitter, stable_id
@@ -62,11 +63,22 @@ class Run:
     prompt_exec: str | None = None
 
 
+# What a node kind sends while it runs, and what it answers when it succeeds: its main output as
+# (type, value), the FULFILLED payload and the output_values.
+Fulfilled = tuple[tuple[str, Any], dict, list[dict]]
+Streamer = Callable[["ExecutionBuilder", "Run"], None]
+Fulfiller = Callable[["ExecutionBuilder", "Run"], Fulfilled]
+
+
 class ExecutionBuilder:
     """Simulates one execution: schedule the DAG, settle the failure, emit events, serialize them."""
 
-    def __init__(self, rng: random.Random, dep: Deployment, release: str, request: dict, t_req: int) -> None:
+    def __init__(self, rng: random.Random, dep: Deployment, release: str, request: dict, t_req: int, *,
+                 streamers: Mapping[str, Streamer], fulfillers: Mapping[str, Fulfiller]) -> None:
+        """`streamers` and `fulfillers` (recorder.demo.node_events) say what each node kind sends
+        while it runs and when it succeeds; they are handed in because they build on this class."""
         self.rng, self.dep, self.request, self.t_req = rng, dep, request, t_req
+        self.streamers, self.fulfillers = streamers, fulfillers
         self.execution_id, run_id = fresh_id(rng), (fresh_id(rng) if rng.random() < 0.3 else None)
         self.slow = dep.regression if release == dep.release_tags[1] else ("", 1.0)
         self.model = dep.models[dep.release_tags.index(release)]
@@ -211,12 +223,7 @@ class ExecutionBuilder:
         self._push(ts, "NODE", self.node_data(run, state, fresh_id(self.rng), payload, **tail))
 
     def emit(self, run: Run) -> None:
-        """Push the run's events: INITIATED, what it streams, then REJECTED or FULFILLED.
-
-        The tables of what each kind sends are imported here, on use: node_events builds on this
-        module's builder, so importing it at the top would be a cycle."""
-        from recorder.demo.node_events import FULFILLERS, STREAMERS
-
+        """Push the run's events: INITIATED, what it streams, then REJECTED or FULFILLED."""
         if run.fate == "drop":
             return
         kind, name = run.spec.kind, run.spec.name
@@ -226,13 +233,13 @@ class ExecutionBuilder:
         if root_terminal and name not in self.streamed:
             out_type = self.values[(None, run.spec.after[0])][0]
             self.push_workflow("STREAMING", run.start + 12, output=self.workflow_output(name, "INITIATED", out_type))
-        stream = STREAMERS.get(kind)
+        stream = self.streamers.get(kind)
         if stream is not None:
             stream(self, run)
         if run.fate != "ok":
             self.push_node(run, "REJECTED", run.end, self._payload(run, initiated=False), error=run.error)
             return
-        main, payload, output_values = FULFILLERS[kind](self, run)
+        main, payload, output_values = self.fulfillers[kind](self, run)
         self.values[(run.source, name)] = main
         self.push_node(run, "FULFILLED", run.end, payload, output_values=output_values, mocked=False)
         if root_terminal:

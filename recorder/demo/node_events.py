@@ -8,14 +8,11 @@ events) and the node run; a fulfiller returns (value handed downstream, payload,
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from functools import partial
-from typing import Any
 
-from recorder.demo.execution import DELTA_HOLE, ID_HOLE, ExecutionBuilder, Run
+from recorder.demo.execution import DELTA_HOLE, ID_HOLE, ExecutionBuilder, Fulfilled, Fulfiller, Run, Streamer
 from recorder.demo.random_values import WORDS, fresh_id, jitter, sentence, stable_id
 
-Fulfilled = tuple[tuple[str, Any], dict, list[dict]]
 
 # -- STREAMING events, and the children of containers ----------------------------------------------------
 
@@ -160,12 +157,12 @@ def fulfill_map(builder: ExecutionBuilder, run: Run) -> Fulfilled:
     return ("ARRAY", items), payload, _outputs(builder, run, ("output", "ARRAY", items))
 
 
-STREAMERS: dict[str, Callable[[ExecutionBuilder, Run], None]] = {
+STREAMERS: dict[str, Streamer] = {
     "PROMPT": stream_prompt,
     "SUBWORKFLOW": stream_subworkflow,
     "MAP": stream_map,
 }
-FULFILLERS: dict[str, Callable[[ExecutionBuilder, Run], Fulfilled]] = {
+FULFILLERS: dict[str, Fulfiller] = {
     "PROMPT": fulfill_prompt,
     "SEARCH": fulfill_search,
     "TEMPLATING": fulfill_templating,

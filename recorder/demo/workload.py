@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 
 from recorder.demo.deployments import DEPLOYMENTS, Deployment, NodeSpec
 from recorder.demo.execution import DemoExecution, ExecutionBuilder
+from recorder.demo.node_events import FULFILLERS, STREAMERS
 from recorder.demo.random_values import COMPANIES, fresh_id, sentence
 
 __all__ = ["DEFAULT_START", "DEPLOYMENTS", "DemoExecution", "Deployment", "NodeSpec",
@@ -109,7 +110,8 @@ def iter_workload(*, executions: int, seed: int = 7, start: datetime | None = No
                 open_sessions = [*open_sessions, session][-64:]
         rng = random.Random(master.getrandbits(64))  # one per execution: the workload's shape stays stable
         request = _request(rng, session, index)
-        builder = ExecutionBuilder(rng, session.dep, session.release or session.dep.release_tags[0], request, t_req)
+        builder = ExecutionBuilder(rng, session.dep, session.release or session.dep.release_tags[0], request, t_req,
+                                   streamers=STREAMERS, fulfillers=FULFILLERS)
         execution = builder.build()
         session.last_id, session.length = execution.execution_id, session.length + 1
         answer = builder.values.get((None, "answer"))

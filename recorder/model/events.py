@@ -18,7 +18,6 @@ import orjson
 from recorder.model.lines import RawLine
 from recorder.model.timestamps import TimestampError, parse_ts_us
 from recorder.model.vocabulary import (
-    EVENT_TYPES,
     NODE_STATES,
     NODE_TYPES,
     TERMINAL_STATES,

@@ -1,6 +1,6 @@
 """Idempotent bulk inserts of event rows: what became of each row, on either engine.
 
-The rows are tuples in the events table's column order (`event_row` lays one out), so the
+The rows are tuples in the events table's column order (recorder.store.event_rows lays one out), so the
 engine's bulk path (recorder.store.dialects) takes them without a dict per row. A row the
 database skipped is a duplicate when its (execution_id, seq) holds the same line, and a conflict
 when it holds a different one; the caller keeps conflicts some other way.
@@ -15,16 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
 
-from recorder.model.events import ParsedEvent
-from recorder.store.schema import Event
+from recorder.store.event_rows import EXECUTION_ID, POSITION, SEQ
 
 if TYPE_CHECKING:
     from recorder.store.dialects import Dialect
-
-EVENT_COLUMNS: tuple[str, ...] = tuple(column.name for column in Event.__table__.columns)
-EXECUTION_ID, POSITION, SEQ, RECORDING_ID, RECEIVED_AT_US, RAW = (
-    EVENT_COLUMNS.index(name) for name in ("execution_id", "position", "seq", "recording_id", "received_at_us", "raw")
-)
 
 
 @dataclass(slots=True)
@@ -36,27 +30,6 @@ class InsertedEvents:
     duplicates: list[tuple[int, str, int]] = field(default_factory=list)
     # Rows whose execution already has a different line at their seq (or position).
     conflicts: list[tuple[Any, ...]] = field(default_factory=list)
-
-
-def event_row(event: ParsedEvent, recording_id: int, received_at_us: int, seq: int) -> tuple[Any, ...]:
-    """The events row of a parsed line, in EVENT_COLUMNS order (the table's column order)."""
-    return (
-        event.execution_id,
-        event.position,
-        seq,
-        recording_id,
-        event.type,
-        event.state,
-        event.ts_us,
-        received_at_us,
-        event.event_id,
-        event.node_id,
-        event.node_result_id,
-        event.node_type,
-        event.source_execution_id,
-        event.flags_text,
-        event.raw,
-    )
 
 
 def insert_events(dialect: Dialect, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> InsertedEvents:

@@ -36,13 +36,12 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from sqlalchemy import JSON, Connection, Engine, Table, Text, event, select, text
+from sqlalchemy import JSON, Connection, Engine, Table, Text, bindparam, event, text
 from sqlalchemy.engine import URL, make_url
 
 from recorder.extras import require
-from recorder.store.bulk import EVENT_COLUMNS, EXECUTION_ID, POSITION, RAW, RECORDING_ID, SEQ
 from recorder.store.errors import StoreUnavailable
-from recorder.store.schema import Event
+from recorder.store.event_rows import EVENT_COLUMNS, EXECUTION_ID, POSITION, RAW, RECORDING_ID, SEQ
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -125,6 +124,9 @@ class SqliteDialect(Dialect):
     aliases = ("sqlite",)
 
     _INSERT_EVENTS = f"INSERT INTO events ({_COLUMN_LIST}) VALUES ({', '.join('?' for _ in EVENT_COLUMNS)}) ON CONFLICT DO NOTHING"
+    _STORED_LINES = text(
+        "SELECT seq, recording_id, position, raw FROM events WHERE execution_id = :execution_id AND seq IN :seqs"
+    ).bindparams(bindparam("seqs", expanding=True))
     # Below this many rows the sqlite3 cursor finishes before a child process has imported pyarrow.
     CHILD_PROCESS_ROWS = 250_000
 
@@ -182,10 +184,8 @@ class SqliteDialect(Dialect):
         for execution_id, group in groupby(sorted(rows, key=itemgetter(EXECUTION_ID)), key=itemgetter(EXECUTION_ID)):
             seqs = [row[SEQ] for row in group]
             for start in range(0, len(seqs), _LOOKUP_CHUNK):
-                query = select(Event.seq, Event.recording_id, Event.position, Event.raw).where(
-                    Event.execution_id == execution_id, Event.seq.in_(seqs[start : start + _LOOKUP_CHUNK])
-                )
-                for seq, recording_id, position, raw in connection.execute(query):
+                chunk = {"execution_id": execution_id, "seqs": seqs[start : start + _LOOKUP_CHUNK]}
+                for seq, recording_id, position, raw in connection.execute(self._STORED_LINES, chunk):
                     stored[(execution_id, seq)] = (recording_id, position, raw)
         skipped = []
         for row in rows:

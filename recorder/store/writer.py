@@ -22,7 +22,8 @@ from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
 from recorder.model.timestamps import now_us
 from recorder.model.vocabulary import Outcome
-from recorder.store.bulk import EXECUTION_ID, POSITION, RAW, RECEIVED_AT_US, SEQ, event_row, insert_events
+from recorder.store.bulk import insert_events
+from recorder.store.event_rows import EXECUTION_ID, POSITION, RAW, RECEIVED_AT_US, SEQ, event_row
 from recorder.store.executions import sync_executions
 from recorder.store.schema import Event, Execution, Recording, Reject
 
