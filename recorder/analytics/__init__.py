@@ -1,8 +1,12 @@
 """Analytics over the store: timelines, latency breakdowns, lineage and SQL.
 
-Dependencies point one way: analytics -> store -> model. `Analytics` is the entry point; the
-`Recorder` methods and the CLI commands are thin projections of it. DuckDB, polars and pyarrow are
-loaded only by the fleet questions, so a timeline or a lineage starts fast.
+Owns: one execution's timeline (spans, overhead, critical path: timeline.py, intervals.py),
+lineage along previous_execution_id (lineage.py), the fleet snapshot DuckDB queries (fleet.py),
+every DuckDB statement (sql.py, filters.py), and `Analytics`, the entry point the Recorder and
+the CLI project (analytics.py).
+May import: recorder.store (its reads for analytics and its Arrow pulls) and recorder.model.
+DuckDB, polars and pyarrow are loaded only by the fleet questions, so a timeline or a lineage
+starts fast.
 """
 
 from __future__ import annotations

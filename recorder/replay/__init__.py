@@ -1,5 +1,13 @@
 """Replaying recorded workflow streams: cassettes, the replay server, transports and the pytest plugin.
 
+Owns: one replay plan per cassette (plan.py) that the server, the transports and the line feed
+all follow; request matching (matching.py, with one reading function per field in
+match_fields.py); where cassettes come from and go to (library.py for folders, store_library.py
+for the store, export.py from the store); redaction; capture of real exchanges into cassettes
+(capture.py); the pytest plugin; and the replay vocabulary (vocabulary.py).
+May import: recorder.stream (capture tees real responses through its tee), recorder.store and
+recorder.model.
+
 - `recorder.model.cassette`: the cassette format (one recorded exchange, versioned).
 - `export_cassette`: store -> cassette, byte for byte (recorder.stream.ingest.ingest_cassette goes back).
 - `redact`: values out of a cassette before it is written.

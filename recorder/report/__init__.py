@@ -2,9 +2,13 @@
 files they are saved to (offline HTML, PNG, SVG via vl-convert), and one self-contained HTML
 report of a time range.
 
+Owns: the charts (charts.py), writing them to files (files.py, chart_files.py), the audit report
+(audit_report.py) and the answers it needs, as a Protocol the Recorder satisfies (answers.py).
+May import: recorder.analytics (the results it draws) and recorder.model. Never recorder.api: the
+report sits below the API and takes its answers.
+
 Charts are plain `altair.Chart` objects, so a notebook shows them inline and `save_chart` writes
-them for the CLI; both draw from the same Recorder answers the tables print. The report sits below
-the API: it takes those answers, or anything with the Recorder's methods (`RecorderAnswers`).
+them for the CLI; both draw from the same Recorder answers the tables print.
 """
 
 from __future__ import annotations

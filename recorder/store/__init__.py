@@ -1,5 +1,12 @@
 """The event store: one SQLAlchemy schema on SQLite (default) or PostgreSQL, owned by Alembic.
 
+Owns: every table and every statement against them. `Store` (database.py) is the contract the
+rest of the package uses: writes (writer.py, bulk.py, executions.py), point reads (queries.py),
+reconciliation facts, the reads analytics and replay need (analytics_reads.py,
+recording_lines.py), Arrow pulls and `wipe()`. Every SQLite/PostgreSQL difference lives in
+dialects.py, one class per engine; opening and migrating a database in engine.py.
+May import: recorder.model only.
+
 The names below load on first use, so `import recorder.store.urls` or `recorder.store.errors` (the
 CLI's `--help` does) costs no SQLAlchemy import.
 """

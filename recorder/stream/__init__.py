@@ -1,5 +1,12 @@
 """Consuming response bodies (from files, stdin, a live HTTP stream, or an application's client)
-into the store."""
+into the store.
+
+Owns: the Vellum HTTP calls (vellum_api.py), recording at httpx's transport seam
+(instrument.py, with the one tee in tee.py and the background relay in relay.py), the live sink
+that commits in small batches (sink.py), `recorder record` over that seam (http.py), saved
+bodies and cassettes into the store (ingest.py), and how failures are described (failures.py).
+May import: recorder.store and recorder.model.
+"""
 
 from __future__ import annotations
 
