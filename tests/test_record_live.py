@@ -284,3 +284,21 @@ def test_sigkill_midstream_leaves_a_consistent_store_that_reconcile_marks_cut(st
     assert result.exit_code == 0, result.output
     recording = only_recording(store_url)
     assert recording.outcome == "cut" and "stopped without finishing" in recording.error
+
+
+def read_only_url(store_url: str) -> str:
+    """The same store through a connection that may only read."""
+    if store_url.startswith("sqlite"):
+        return f"sqlite:///file:{store_url.removeprefix('sqlite:///')}?mode=ro&uri=true"
+    return f"{store_url}?options=-c%20default_transaction_read_only%3Don"
+
+
+def test_a_store_that_cannot_take_a_recording_is_refused_before_the_workflow_runs(store_url: str, server: LoopbackVellum, sample_lines) -> None:
+    server.enqueue(Scenario(sample_lines))
+    result = record(read_only_url(store_url), server.base_url)
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith("Error: cannot record into ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert server.requests == []  # the execution was never sent
+    with Store(store_url) as store:
+        assert store.executions() == [] and store.recordings_of("x") == []

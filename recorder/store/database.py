@@ -15,11 +15,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine
 
 from recorder.model.request import RecordedRequest
+from recorder.model.vocabulary import Outcome
 from recorder.store import analytics_reads, queries, reconciliation, recording_lines
 from recorder.store import engine as _engine
 from recorder.store.analytics_reads import EventRow, ExecutionRow, LinkRow
 from recorder.store.dialects import Dialect, dialect_of
 from recorder.store.engine import resolve_url
+from recorder.store.errors import StoreUnavailable
 from recorder.store.queries import ExecutionFilter
 from recorder.store.schema import Actual, Base, Event, Execution, Recording, Reject, StatusCheck
 from recorder.store.writer import FlushPolicy, RecordingWriter
@@ -83,6 +85,28 @@ class Store:
             self.backend.wipe(connection, _TABLES)
 
     # -- writes -----------------------------------------------------------------------------------
+
+    def check_writable(self) -> None:
+        """Raise StoreUnavailable now if a recording could not be opened: `recorder record` asks
+        before it executes a workflow, because an execution that cannot be recorded should not run.
+
+        It inserts a recordings row and rolls it back; the row's explicit id leaves PostgreSQL's
+        sequence untouched, so recording ids stay dense.
+        """
+        from sqlalchemy import insert
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with self.engine.connect() as connection:
+                transaction = connection.begin()
+                try:
+                    connection.execute(
+                        insert(Recording).values(id=-1, source="write check", started_at_us=0, outcome=Outcome.IN_PROGRESS)
+                    )
+                finally:
+                    transaction.rollback()
+        except DBAPIError as exc:
+            raise StoreUnavailable(f"cannot record into {_engine.display_url(self.url)}: {_engine.database_reason(exc)}") from exc
 
     def writer(
         self,

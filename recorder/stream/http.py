@@ -64,9 +64,11 @@ def execute_and_record(
     `transport` does the network work under the recording (default: httpx's). KeyboardInterrupt
     and SystemExit (SIGTERM) are recorded as `interrupted`, committed, then re-raised. The API key
     is scrubbed from whatever a server echoes of it: lines, error bodies, messages. A store that
-    fails raises SinkFailed once the stream is over.
+    cannot take a recording raises StoreUnavailable before anything is sent; one that fails
+    midway raises SinkFailed once the stream is over.
     """
     url = f"{base_url}{STREAM_PATH}"
+    store.check_writable()
     with vellum_api.client(timeouts=timeouts, transport=transport) as http:
         instrument(http, store, policy=policy, on_parsed=on_parsed, on_commit=on_commit)
         request = vellum_api.workflow_stream_request(http, base_url, api_key, request_body)
