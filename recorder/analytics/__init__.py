@@ -13,20 +13,27 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from recorder.analytics.latency import UnknownGrouping
-from recorder.analytics.lineage import Descendant, Lineage
-from recorder.analytics.analytics import Analytics
-from recorder.analytics.timeline import Span, Timeline
+from recorder.lazy import lazy_attributes
 
 if TYPE_CHECKING:
+    from recorder.analytics.analytics import Analytics
     from recorder.analytics.fleet import RefreshReport
+    from recorder.analytics.latency import UnknownGrouping
+    from recorder.analytics.lineage import Descendant, Lineage
+    from recorder.analytics.timeline import Span, Timeline
 
 __all__ = ["Analytics", "Descendant", "Lineage", "RefreshReport", "Span", "Timeline", "UnknownGrouping"]
 
+# Loaded on first use, so the CLI can read the groupings in recorder.analytics.latency without the
+# store (SQLAlchemy) that `Analytics` brings.
+_LAZY = {
+    "Analytics": "recorder.analytics.analytics",
+    "RefreshReport": "recorder.analytics.fleet",
+    "UnknownGrouping": "recorder.analytics.latency",
+    "Descendant": "recorder.analytics.lineage",
+    "Lineage": "recorder.analytics.lineage",
+    "Span": "recorder.analytics.timeline",
+    "Timeline": "recorder.analytics.timeline",
+}
 
-def __getattr__(name: str):
-    if name == "RefreshReport":
-        from recorder.analytics.fleet import RefreshReport
-
-        return RefreshReport
-    raise AttributeError(name)
+__getattr__ = lazy_attributes(__name__, _LAZY)

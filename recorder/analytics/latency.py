@@ -14,14 +14,12 @@ from typing import TYPE_CHECKING
 from recorder.analytics import sql
 from recorder.analytics.filters import filter_clauses
 from recorder.model.filters import ExecutionFilter
+from recorder.model.groupings import LATENCY_KEYS, METRICS, USAGE_KEYS
 
 if TYPE_CHECKING:
     import duckdb
     import polars as pl
 
-LATENCY_KEYS = ("node", "node_type", "deployment", "release_tag", "status", "hour", "day")
-USAGE_KEYS = ("node", "node_type", "model", "deployment", "release_tag", "day")
-METRICS = {"duration": "duration_ms", "first_output": "first_output_ms"}
 STAT_COLUMNS = ("count", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms")
 _NODE_ONLY = frozenset({"node", "node_type", "model"})
 

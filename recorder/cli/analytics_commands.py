@@ -15,6 +15,7 @@ from rich.tree import Tree
 from recorder.cli.context import CliContext, pass_context
 from recorder.cli.options import MOMENT, chart_file_options
 from recorder.cli.output import print_json, short, stderr, stdout, styled_status
+from recorder.model.groupings import LATENCY_KEYS, METRICS, USAGE_KEYS
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,9 +23,6 @@ if TYPE_CHECKING:
     import polars as pl
 
     from recorder.analytics import Lineage, Timeline
-
-LATENCY_BY = ("node", "node_type", "deployment", "release_tag", "status", "hour", "day")
-USAGE_BY = ("node", "node_type", "model", "deployment", "release_tag", "day")
 
 
 def _grouping(choices: tuple[str, ...]):
@@ -137,9 +135,9 @@ def _print_timeline(result: Timeline, gantt: bool) -> None:
 
 
 @click.command()
-@click.option("--by", default="node", show_default=True, callback=_grouping(LATENCY_BY), metavar="KEYS",
-              help=f"Group by one or more of: {', '.join(LATENCY_BY)} (comma-separated).")
-@click.option("--metric", type=click.Choice(["duration", "first_output"]), default="duration", show_default=True,
+@click.option("--by", default="node", show_default=True, callback=_grouping(LATENCY_KEYS), metavar="KEYS",
+              help=f"Group by one or more of: {', '.join(LATENCY_KEYS)} (comma-separated).")
+@click.option("--metric", type=click.Choice(list(METRICS)), default="duration", show_default=True,
               help="duration, or first_output: time to the first streamed output (time to first token).")
 @_filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
@@ -165,8 +163,8 @@ def latency(context: CliContext, by: list[str], metric: str, as_json: bool, html
 
 
 @click.command()
-@click.option("--by", default="model", show_default=True, callback=_grouping(USAGE_BY), metavar="KEYS",
-              help=f"Group by one or more of: {', '.join(USAGE_BY)} (comma-separated).")
+@click.option("--by", default="model", show_default=True, callback=_grouping(USAGE_KEYS), metavar="KEYS",
+              help=f"Group by one or more of: {', '.join(USAGE_KEYS)} (comma-separated).")
 @_filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
 @pass_context
@@ -183,7 +181,7 @@ def usage(context: CliContext, by: list[str], as_json: bool, **filters: Any) -> 
 @click.option("--deployment", required=True, help="Deployment name or id.")
 @click.option("--baseline", required=True, metavar="TAG", help="The release tag to compare against.")
 @click.option("--candidate", required=True, metavar="TAG", help="The release tag under suspicion.")
-@click.option("--metric", type=click.Choice(["duration", "first_output"]), default="duration", show_default=True)
+@click.option("--metric", type=click.Choice(list(METRICS)), default="duration", show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
 @pass_context
 def compare(context: CliContext, deployment: str, baseline: str, candidate: str, metric: str, as_json: bool) -> None:

@@ -2,7 +2,8 @@
 
 Owns: lines and events (lines.py, events.py), the request (request.py), cassettes
 (cassette.py), the vocabularies (vocabulary.py), timestamps and moments, the one execution filter
-(filters.py), Vellum's endpoint names (endpoints.py) and secret scrubbing (secrets.py).
+(filters.py), what fleet questions group by (groupings.py), Vellum's endpoint names (endpoints.py) and
+secret scrubbing (secrets.py).
 May import: nothing else of the recorder. Nothing here touches a database or the network, so every
 other stage can depend on it. The names below load on first use: `recorder.model.timestamps` (the
 CLI's option parsing) needs no JSON parser.

@@ -178,7 +178,7 @@ def latency_chart(
 def node_values(recorder: RecorderAnswers, *, metric: str = "duration", **filters: Any) -> list[dict[str, Any]]:
     """Every finished run's `metric` in ms, with its node: what the latency chart draws."""
     from recorder.analytics.filters import filter_clauses
-    from recorder.analytics.latency import METRICS
+    from recorder.model.groupings import METRICS
     from recorder.model.filters import ExecutionFilter
 
     if metric not in METRICS:
