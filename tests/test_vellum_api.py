@@ -9,10 +9,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 
 from recorder.demo.server import LoopbackVellum, Scenario
 from recorder.model.endpoints import API_KEY_HEADER, STREAM_PATH
-from recorder.store import Outcome, Store
+from recorder.store import FlushPolicy, Outcome, Store
+from recorder.store.errors import StoreUnavailable
 from recorder.stream.http import execute_and_record
 from recorder.stream.sink import SinkFailed
 from recorder.stream.instrument import RECORDING, RecordingTransport
@@ -104,14 +107,48 @@ def test_a_read_timeout_is_described_with_the_clients_own_timeout(store: Store, 
     assert recording.error.startswith("stream cut after 10 lines: no data for 0.3 s (read timeout)")
 
 
-def test_a_live_recording_whose_store_is_gone_stops_and_says_so(tmp_path: Path, server: LoopbackVellum, sample_lines: list[bytes]) -> None:
-    """Unlike an application's recording, `recorder record` exists to record: the store's failure is raised."""
+def test_a_live_recording_into_a_store_that_is_gone_is_refused_before_anything_is_sent(
+    tmp_path: Path, server: LoopbackVellum, sample_lines: list[bytes]
+) -> None:
+    """Unlike an application's recording, `recorder record` exists to record: an execution it could
+    not record is never sent."""
     path = tmp_path / "gone.db"
     server.enqueue(Scenario(lines=sample_lines, lines_per_chunk=1))
     with Store(f"sqlite:///{path}") as store:
         path.unlink()
         path.mkdir()  # the path is now a directory: SQLite cannot open it
         store.engine.dispose()
-        with pytest.raises(SinkFailed, match="the store stopped taking this stream"):
+        with pytest.raises(StoreUnavailable, match="cannot record into"):
             execute_and_record(store, {"inputs": []}, api_key=API_KEY, base_url=server.base_url)
     path.rmdir()
+    assert server.requests == []
+
+
+def test_a_live_recording_whose_store_fails_midway_stops_and_says_so(
+    postgres_store_url: str, server: LoopbackVellum, sample_lines: list[bytes]
+) -> None:
+    """After the first commit the database turns read-only and drops its connections: the rest of
+    the stream cannot be stored, and `recorder record` says so rather than carry on unrecorded."""
+    database = make_url(postgres_store_url).database
+    admin = create_engine(postgres_store_url, isolation_level="AUTOCOMMIT")
+    server.enqueue(Scenario(lines=sample_lines, lines_per_chunk=1, offsets_s=[0.02 * i for i in range(len(sample_lines))]))
+
+    def turn_read_only(_positions: list[int]) -> None:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+            connection.exec_driver_sql(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+    try:
+        with Store(postgres_store_url) as store:
+            store.wipe()
+            with pytest.raises(SinkFailed, match="the store stopped taking this stream"):
+                execute_and_record(
+                    store, {"inputs": []}, api_key=API_KEY, base_url=server.base_url, on_commit=turn_read_only,
+                    policy=FlushPolicy(max_events=1, max_delay_s=0.01),
+                )
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'ALTER DATABASE "{database}" RESET default_transaction_read_only')
+        admin.dispose()
