@@ -16,6 +16,7 @@ from recorder.store.errors import StoreError
 USER_ERRORS: dict[str, tuple[str, ...]] = {
     "recorder.api": ("ExecutionNotFound",),
     "recorder.stream.ingest": ("IngestError",),
+    "recorder.stream.sink": ("SinkFailed",),
     "recorder.stream.vellum_api": ("MissingApiKey",),
 }
 
