@@ -14,12 +14,11 @@ spawned interpreter; each backend on a fresh database, emptied before every run.
 1. ceiling: a plain httpx loop, `client.stream(POST)` and `iter_bytes()`, discarding the bytes
    (newlines are counted, to check the body).
 2. consumer (per backend): `execute_and_record(store, ...)`, exactly `recorder record`'s path
-   (httpx streaming, `StreamSink`: lines split and stamped on the reading thread, committed by the
-   writer thread at the default FlushPolicy of 50 lines / 100 ms). events/s is N over the time from
-   the call to its return (the last commit included). The arrival-to-commit delay of every line is
-   `RecordingWriter`'s `on_commit` time minus the line's `received_at_us`; execute_and_record takes
-   no `on_commit`, so the store handed to it is a `Store` whose `writer()` adds one (the path is
-   otherwise untouched).
+   (an httpx client over `RecordingTransport`: chunks stamped as the reader takes them, split into
+   lines on the recording's relay thread, parsed and committed by its writer thread at the default
+   FlushPolicy of 50 lines / 100 ms). events/s is N over the time from the call to its return (the
+   last commit included). The arrival-to-commit delay of every line is the `on_commit` time minus
+   the line's `received_at_us`.
 3. instrumented (per backend): the official client, `Vellum(...).execute_workflow_stream(...)`,
    plain and with `httpx_client=httpx.Client(transport=RecordingTransport(store))`, alternately.
    The application's time per event is the gap between consecutive events in its loop; the
@@ -141,31 +140,21 @@ def consumer_run(url: str, base_url: str) -> Result:
     from recorder.store import Store
     from recorder.stream.http import execute_and_record
 
-    class CommitTimedStore(Store):
-        """The real store; its writers also say when each line was committed."""
-
-        def __init__(self, url: str) -> None:
-            super().__init__(url)
-            self.commits: list[tuple[int, list[int]]] = []
-
-        def writer(self, **kwargs: Any) -> Any:
-            return super().writer(**{**kwargs, "on_commit": self._committed})
-
-        def _committed(self, received_at_us: list[int]) -> None:
-            self.commits.append((now_us(), received_at_us))
-
-    with CommitTimedStore(url) as store:
+    commits: list[tuple[int, list[int]]] = []
+    with Store(url) as store:
         empty(store)
         last_bytes = [0.0]
         start = time.perf_counter()
         live = execute_and_record(
-            store, REQUEST, api_key=API_KEY, base_url=base_url, on_bytes=lambda _chunk: last_bytes.__setitem__(0, time.perf_counter())
+            store, REQUEST, api_key=API_KEY, base_url=base_url,
+            on_bytes=lambda _chunk: last_bytes.__setitem__(0, time.perf_counter()),
+            on_commit=lambda received_at_us: commits.append((now_us(), received_at_us)),
         )
         seconds = time.perf_counter() - start
-    delays_ms = sorted((committed - received) / 1000 for committed, batch in store.commits for received in batch)
+    delays_ms = sorted((committed - received) / 1000 for committed, batch in commits for received in batch)
     return {
         "seconds": seconds, "read_seconds": last_bytes[0] - start, "outcome": live.outcome, "events": live.recording.events_stored,
-        "commits": len(store.commits), "delay_p50_ms": percentile(delays_ms, 50), "delay_p99_ms": percentile(delays_ms, 99),
+        "commits": len(commits), "delay_p50_ms": percentile(delays_ms, 50), "delay_p99_ms": percentile(delays_ms, 99),
         "delay_max_ms": delays_ms[-1] if delays_ms else float("nan"),
     }
 
