@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from recorder.lazy import lazy_attributes
-
-__version__ = "0.1.0"
+from recorder.version import __version__
 
 __all__ = ["AsyncRecordingTransport", "ExecutionNotFound", "Recorder", "RecordingTransport", "__version__", "instrument"]
 

@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import click
 
-from recorder import __version__
+from recorder.version import __version__
 from recorder.cli.context import CliContext
 from recorder.cli.errors import one_line_error
 from recorder.store.urls import DEFAULT_URL, URL_ENV

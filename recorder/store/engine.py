@@ -290,7 +290,7 @@ def _unversioned(url: str, contents: _Contents) -> ForeignDatabase:
 
 
 def _unknown_revision(url: str, revision: str) -> SchemaOutOfDate:
-    from recorder import __version__
+    from recorder.version import __version__
 
     return SchemaOutOfDate(
         f"{url}: schema revision {revision!r} is unknown to this recorder ({__version__}): a newer workflow-recorder "

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from recorder import __version__
+from recorder.version import __version__
 from recorder.model.cassette import NDJSON
 from recorder.model.endpoints import ACTUALS_PATH, API_KEY_ENV, API_KEY_HEADER, BASE_URL_ENV, DEFAULT_BASE_URL, STATUS_PATH, STREAM_PATH
 from recorder.model.secrets import SecretScrubber
