@@ -247,12 +247,16 @@ class Recorder:
 
     # -- replay ---------------------------------------------------------------------------------
 
-    def export(self, execution_id: str) -> Cassette:
+    def export(self, execution_id: str, **fault: Any) -> Cassette:
         """The cassette of a recorded execution (id or unique prefix): request, status and every
-        received line with its arrival offset; `.body()` is the received bytes, `.dumps()` the file."""
+        received line with its arrival offset; `.body()` is the received bytes, `.dumps()` the file.
+
+        `fault` fields (`cut_after_lines`, `status`, `first_byte_delay_s`, `body`; see
+        recorder.model.cassette.Fault) make replays of it fail that way, as in production."""
         from recorder.replay.export import export_cassette
 
-        return export_cassette(self.store, self.resolve(execution_id))
+        cassette = export_cassette(self.store, self.resolve(execution_id))
+        return cassette.adding_fault(**fault) if fault else cassette
 
     # -- auditing -------------------------------------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -12,7 +11,7 @@ from rich.markup import escape
 
 from recorder.cli.context import CliContext, pass_context
 from recorder.cli.output import stderr
-from recorder.model.cassette import Cassette, CassetteError, Fault
+from recorder.model.cassette import CassetteError
 from recorder.replay.library import FolderLibrary, Library
 from recorder.replay.matching import DEFAULT_FIELDS, KNOWN_FIELDS, STRICT, MatchRule
 from recorder.replay.redaction import redact
@@ -43,8 +42,9 @@ def export(context: CliContext, execution_id: str, output: str | None, body: boo
     """
     from recorder.replay.export import ExportError
 
+    given = {"cut_after_lines": cut_after, "status": http_error, "first_byte_delay_s": first_byte_delay}
     try:
-        cassette = context.recorder.export(execution_id)
+        cassette = context.recorder.export(execution_id, **{name: value for name, value in given.items() if value is not None})
     except ExportError as exc:
         raise click.ClickException(str(exc)) from exc
     if redact_keys:
@@ -52,7 +52,6 @@ def export(context: CliContext, execution_id: str, output: str | None, body: boo
         cassette = redaction.cassette
         for key in redaction.unmatched:
             stderr.print(f"[yellow]--redact {escape(key)}: the request has no such input or metadata key; nothing redacted for it[/yellow]")
-    cassette = _with_faults(cassette, cut_after, http_error, first_byte_delay)
     data = cassette.body() if body else cassette.dumps()
     if output is None:
         sys.stdout.buffer.write(data)
@@ -65,19 +64,6 @@ def export(context: CliContext, execution_id: str, output: str | None, body: boo
     what = "body" if body else "cassette"
     stderr.print(f"wrote the {what} of execution {execution_id} to {output}: {len(cassette.response.lines)} lines, "
                  f"{len(data)} bytes, outcome {cassette.response.outcome}")
-
-
-def _with_faults(cassette: Cassette, cut_after: int | None, http_error: int | None, first_byte_delay: float | None) -> Cassette:
-    if cut_after is None and http_error is None and first_byte_delay is None:
-        return cassette
-    fault = cassette.fault or Fault()
-    if cut_after is not None:
-        fault = replace(fault, cut_after_lines=cut_after)
-    if http_error is not None:
-        fault = replace(fault, status=http_error)
-    if first_byte_delay is not None:
-        fault = replace(fault, first_byte_delay_s=first_byte_delay)
-    return replace(cassette, fault=fault)
 
 
 @click.command()

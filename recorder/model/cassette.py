@@ -148,6 +148,10 @@ class Cassette:
         """A copy that replays with this fault (see `Fault`), e.g. `with_fault(cut_after_lines=3)`."""
         return replace(self, fault=Fault(**fault))
 
+    def adding_fault(self, **changes: Any) -> Cassette:
+        """A copy whose fault has these fields set and keeps the rest of the fault it already has."""
+        return replace(self, fault=replace(self.fault or Fault(), **changes))
+
     # -- the file ---------------------------------------------------------------------------------
 
     def dumps(self) -> bytes:

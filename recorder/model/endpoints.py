@@ -16,3 +16,5 @@ EXECUTE_PATH = "/v1/execute-workflow"
 STATUS_PATH = "/v1/workflows/executions/{execution_id}/status"
 STATUS_PREFIX = "/v1/workflows/executions/"
 ACTUALS_PATH = "/v1/submit-workflow-execution-actuals"
+# Where the Vellum app shows an execution (the status endpoint answers with this link).
+EXECUTION_DETAIL_URL = "https://app.vellum.ai/workflows/executions/{execution_id}"

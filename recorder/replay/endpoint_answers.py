@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from recorder.model.cassette import Cassette
+from recorder.model.endpoints import EXECUTION_DETAIL_URL
 from recorder.model.events import ParsedEvent, parse_line
 from recorder.model.lines import RawLine
 from recorder.model.vocabulary import TERMINAL_STATES
 
-EXECUTION_URL = "https://app.vellum.ai/workflows/executions/{execution_id}"
 
 
 class NoTerminalEvent(LookupError):
@@ -69,7 +69,7 @@ def status_answer(cassette: Cassette, execution_id: str) -> dict[str, Any]:
     return {
         "status": status,
         "execution_id": execution_id,
-        "execution_detail_url": EXECUTION_URL.format(execution_id=execution_id),
+        "execution_detail_url": EXECUTION_DETAIL_URL.format(execution_id=execution_id),
         "outputs": outputs,
         "error": error,
     }

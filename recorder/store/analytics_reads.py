@@ -17,7 +17,7 @@ imported where a fleet pull needs it: point lookups (a CLI timeline) never load 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,7 @@ from sqlalchemy import Engine, and_, bindparam, case, func, literal_column, or_,
 from sqlalchemy.sql import Select
 
 from recorder.store.arrow_tables import compact, concat, rows_to_table
+from recorder.store.bulk import in_chunks
 from recorder.store.schema import Event, Execution, Recording
 
 if TYPE_CHECKING:
@@ -150,7 +151,7 @@ def prompt_results(engine: Engine, dialect: Dialect, execution_ids: Sequence[str
     rows: list[tuple[str, str]] = []
     with engine.begin() as connection:
         dialect.prefer_index_walks(connection)
-        for chunk in _chunks(execution_ids, _IN_CHUNK):
+        for chunk in in_chunks(execution_ids, _IN_CHUNK):
             query = select(Event.execution_id, Event.raw).where(
                 Event.execution_id.in_(chunk), Event.type == "NODE", Event.state == "FULFILLED", Event.node_type == "PROMPT"
             )
@@ -242,7 +243,7 @@ def pull_events(engine: Engine, dialect: Dialect, execution_ids: Sequence[str] |
     schema = events_schema()
     if execution_ids is None:
         return _pull(engine, dialect, events_select(), schema, expected_rows=expected_rows)
-    tables = [_pull(engine, dialect, events_select().where(Event.execution_id.in_(chunk)), schema) for chunk in _chunks(execution_ids, _IN_CHUNK)]
+    tables = [_pull(engine, dialect, events_select().where(Event.execution_id.in_(chunk)), schema) for chunk in in_chunks(execution_ids, _IN_CHUNK)]
     return concat(tables, schema)
 
 
@@ -279,8 +280,3 @@ def _pull(engine: Engine, dialect: Dialect, query: Select, schema: pa.Schema, *,
         with engine.connect() as connection:
             return compact(rows_to_table(connection.execute(query).fetchall(), schema))
     return dialect.pull_arrow(engine, str(compiled), schema, expected_rows=expected_rows)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

@@ -9,9 +9,9 @@ when it holds a different one; the caller keeps conflicts some other way.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import Connection
 
@@ -50,3 +50,13 @@ def insert_events(dialect: Dialect, connection: Connection, rows: Sequence[tuple
         else:
             result.conflicts.append(row)
     return result
+
+
+T = TypeVar("T")
+
+
+def in_chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    """`items` in slices of at most `size`: an IN list or a VALUES list stays under the engines'
+    parameter limits (SQLite's 32,766 bound parameters)."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -8,7 +8,7 @@ previous_execution_id cannot make this loop: nothing here walks the chain.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select, update
@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select, update
 from recorder.model.facts import ExecutionFacts
 from recorder.model.request import RecordedRequest
 from recorder.model.vocabulary import INCOMPLETE
+from recorder.store.bulk import in_chunks
 from recorder.store.schema import Execution
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def sync_executions(
     addition, so a flush costs the same at the end of a long stream as at its start. New
     executions are inserted together, so a bulk batch of many executions costs a few statements.
     """
-    for chunk in _chunks(facts, _IN_CHUNK):
+    for chunk in in_chunks(facts, _IN_CHUNK):
         ids = [item.execution_id for item in chunk]
         stored = {row.execution_id: row for row in connection.execute(select(_executions).where(_executions.c.execution_id.in_(ids)))}
         fresh = [item for item in chunk if item.execution_id not in stored]
@@ -163,9 +164,3 @@ def _adopt_children(connection: Connection, parent_ids: Sequence[str]) -> None:
     ).all()
     for child_id, parent_id in children:
         _attach_to_parent(connection, child_id, parent_id)
-
-
-def _chunks(items: Sequence[ExecutionFacts], size: int) -> Iterator[Sequence[ExecutionFacts]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
