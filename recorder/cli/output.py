@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import orjson
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
 
 def _width(stream) -> int | None:
     # Rich falls back to 80 columns when piped, which truncates ids in tables and wraps messages
@@ -27,14 +29,16 @@ def print_json(value: Any) -> None:
 
 
 def byte_progress() -> Progress:
-    """A progress bar over bytes read, on stderr, hidden when stderr is not a terminal."""
+    """A progress bar over bytes read, on stderr, hidden when stderr is not a terminal. Hidden, it
+    draws into a console of its own: older rich releases still end a disabled bar with a newline,
+    which would land before an error message that must be stderr's only line."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         DownloadColumn(),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
-        console=stderr,
+        console=stderr if stderr.is_terminal else Console(file=io.StringIO()),
         transient=True,
         disable=not stderr.is_terminal,
     )
