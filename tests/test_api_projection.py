@@ -99,6 +99,18 @@ def test_a_point_in_time_reads_alike_as_microseconds_datetime_and_text(recent: R
     assert listings[0] and all(listing == listings[0] for listing in listings)
 
 
+def test_export_takes_the_faults_the_export_command_offers(recent: Recorder) -> None:
+    execution_id = recent.list_executions(limit=1)[0]["execution_id"]
+    plain = recent.export(execution_id)
+    assert plain.fault is None
+    cut = recent.export(execution_id, cut_after_lines=2)
+    assert cut.fault is not None and cut.fault.cut_after_lines == 2 and cut.body() == plain.body()
+    both = cut.adding_fault(status=503)
+    assert (both.fault.cut_after_lines, both.fault.status) == (2, 503)  # a fault already there is kept
+    cli_cassette = CliRunner().invoke(cli, ["--db", recent.url, "export", execution_id[:8], "--cut-after", "2"]).stdout_bytes
+    assert cli_cassette == cut.dumps()
+
+
 def test_an_age_counts_back_from_now() -> None:
     before = now_us()
     two_hours_ago = to_us("2h")
