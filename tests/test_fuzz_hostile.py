@@ -132,7 +132,7 @@ def record_body(url: str, lines: list[bytes], ends_with_newline: bool, live: boo
         else:
             body = b"\n".join(lines) + (b"\n" if ends_with_newline else b"")
             result = ingest_chunks(store, [body], source="fuzz")
-        received = body.split(b"\n")
+        received = body.split(b"\n") if body else []  # an empty body holds no line, not one empty line
         if body.endswith(b"\n"):
             received.pop()
         blank = sum(1 for line in received if not line.strip())
