@@ -1,7 +1,7 @@
 """Live-consumer benchmark: the recorder on a fast loopback stream, beside a read-and-discard ceiling.
 
     python bench/consumer.py [--events N] [--backend sqlite|postgresql|both] [--pg-url URL]
-                             [--lines-per-chunk K] [--repeat R]
+                             [--lines-per-chunk K] [--rate EVENTS_PER_S] [--repeat R]
 
 A loopback server (`recorder.demo.server.LoopbackVellum`, in a process of its own so it never
 competes for the consumers' GIL) streams N small events (~430 bytes: a WORKFLOW INITIATED, then
@@ -19,16 +19,27 @@ spawned interpreter; each backend on a fresh database, emptied before every run.
    FlushPolicy of 50 lines / 100 ms). events/s is N over the time from the call to its return (the
    last commit included). The arrival-to-commit delay of every line is the `on_commit` time minus
    the line's `received_at_us`.
-3. instrumented (per backend): the official client, `Vellum(...).execute_workflow_stream(...)`,
+3. steady (per backend): the same consumer while the server sends the same N events at a fixed
+   rate (`--rate`, default 5,000 events/s: 20 s for 100,000 events), each line when its time
+   comes (`Scenario.offsets_s`), so chunks are as small as the rate makes them. This is the
+   shape of a busy live stream, where the burst is the shape of a backlog; its figures are the
+   commit delay p50/p99/max (events/s is the rate unless the recorder falls behind).
+4. raw insert rate (per backend, fresh database): `bench/ingest.py`'s raw-driver phase on this
+   workload: the rows the writer would store (recorder's parser builds them before timing), put
+   into an identical empty `events` table by the driver's fastest path (sqlite3 `executemany`,
+   psycopg `COPY`), 50,000 rows per transaction; only the driver calls and commits are timed.
+   `raw_ratio` is the burst consumer's events/s over it: what the live path costs against the
+   bare insert, parsing included.
+5. instrumented (per backend): the official client, `Vellum(...).execute_workflow_stream(...)`,
    plain and with `httpx_client=httpx.Client(transport=RecordingTransport(store))`, alternately.
    The application's time per event is the gap between consecutive events in its loop; the
    overhead figures are the instrumented percentile minus the plain one (p50, p99), and the mean
    difference per event. The client's one-off TypeAdapter build is done before any timing; after
    each instrumented loop the run waits for the recording to finish (not timed, but reported).
 
-Targets: consumer >= 50% of the ceiling's events/s; commit delay p99 < 150 ms; the
-instrumented application's per-event overhead p99 < 1 ms. The last lines are one figure each,
-`[<backend>] <name> <value>`; everything else starts with `# `.
+Targets: consumer >= 50% of the ceiling's events/s and >= 0.8x the raw insert rate; commit delay
+p99 < 150 ms in the steady shape; the instrumented application's per-event overhead p99 < 1 ms.
+The last lines are one figure each, `[<backend>] <name> <value>`; everything else starts with `# `.
 """
 
 from __future__ import annotations
@@ -53,7 +64,11 @@ from _common import DEFAULT_PG_URL, info, run_isolated, scratch_postgres, scratc
 
 API_KEY = "bench-key"
 REQUEST = {"workflow_deployment_name": "bench-consumer", "inputs": [{"name": "query", "type": "STRING", "value": "hi"}]}
+# The same body at a fixed rate: a request of its own, so one server answers both shapes.
+REQUEST_STEADY = {**REQUEST, "workflow_deployment_name": "bench-consumer-steady"}
+RAW_BATCH = 50_000
 TARGET_RATIO = 0.5
+TARGET_RAW_RATIO = 0.8
 TARGET_DELAY_P99_MS = 150.0
 TARGET_OVERHEAD_P99_MS = 1.0
 DELTAS = ("Hello", " world", ",", " this", " is", " a", " token", " stream", " from", " the", " model", ".")
@@ -94,22 +109,25 @@ def workload(events: int, seed: int = 5) -> list[bytes]:
     return lines
 
 
-def serve(body_path: str, lines_per_chunk: int, connection: Any) -> None:
-    """The loopback server's process: serve the body for every request until told to stop."""
+def serve(body_path: str, lines_per_chunk: int, rate: float, connection: Any) -> None:
+    """The loopback server's process: serve the body for every request until told to stop, as a
+    burst for `REQUEST` and at `rate` lines per second for `REQUEST_STEADY`."""
     from recorder.demo.server import LoopbackVellum, Scenario
 
     lines = Path(body_path).read_bytes().split(b"\n")[:-1]
     with LoopbackVellum(api_key=API_KEY) as server:
         server.expect(REQUEST, Scenario(lines=lines, lines_per_chunk=lines_per_chunk))
+        offsets = [index / rate for index in range(len(lines))]
+        server.expect(REQUEST_STEADY, Scenario(lines=lines, offsets_s=offsets, lines_per_chunk=lines_per_chunk))
         connection.send(server.base_url)
         connection.recv()
 
 
 @contextlib.contextmanager
-def loopback_server(body_path: Path, lines_per_chunk: int) -> Any:
+def loopback_server(body_path: Path, lines_per_chunk: int, rate: float) -> Any:
     context = multiprocessing.get_context("spawn")
     parent, child = context.Pipe()
-    process = context.Process(target=serve, args=(str(body_path), lines_per_chunk, child), daemon=True)
+    process = context.Process(target=serve, args=(str(body_path), lines_per_chunk, rate, child), daemon=True)
     process.start()
     try:
         if not parent.poll(60):
@@ -131,11 +149,20 @@ def phase_backend(url: str, base_url: str, body_path: str, repeats: int) -> Resu
     from recorder.store import Store
 
     Store(url).close()  # the schema, before anything is timed
-    consumer = [consumer_run(url, base_url) for _ in range(repeats)]
-    return {"consumer": consumer, "app": app_runs(url, base_url, body_path, repeats)}
+    consumer = [consumer_run(url, base_url, REQUEST) for _ in range(repeats)]
+    steady = [consumer_run(url, base_url, REQUEST_STEADY) for _ in range(repeats)]
+    return {"consumer": consumer, "steady": steady, "app": app_runs(url, base_url, body_path, repeats)}
 
 
-def consumer_run(url: str, base_url: str) -> Result:
+def phase_raw(backend: str, url: str, body_path: str) -> Result:
+    """The raw insert rate of this workload's rows (see the module doc, 4.)."""
+    import ingest  # bench/ingest.py: one definition of the raw baseline for both benchmarks
+
+    phase = ingest.phase_raw_sqlite if backend == "sqlite" else ingest.phase_raw_postgresql
+    return phase(url, body_path, RAW_BATCH)
+
+
+def consumer_run(url: str, base_url: str, request: dict[str, Any]) -> Result:
     from recorder.model.timestamps import now_us
     from recorder.store import Store
     from recorder.stream.http import execute_and_record
@@ -146,7 +173,7 @@ def consumer_run(url: str, base_url: str) -> Result:
         last_bytes = [0.0]
         start = time.perf_counter()
         live = execute_and_record(
-            store, REQUEST, api_key=API_KEY, base_url=base_url,
+            store, request, api_key=API_KEY, base_url=base_url,
             on_bytes=lambda _chunk: last_bytes.__setitem__(0, time.perf_counter()),
             on_commit=lambda received_at_us: commits.append((now_us(), received_at_us)),
         )
@@ -243,9 +270,23 @@ def median_run(runs: list[Result]) -> Result:
 # -- the run ---------------------------------------------------------------------------------------
 
 
-def report_backend(backend: str, result: Result, events: int, ceiling: float, repeats: int) -> list[tuple[str, Any]]:
+def report_backend(backend: str, result: Result, events: int, ceiling: float, raw: Result, repeats: int) -> list[tuple[str, Any]]:
     run = median_run(result["consumer"])
     rate = events / run["seconds"]
+    raw_rate = raw["events"] / raw["seconds"]
+    steady = median_run(result["steady"])
+    info(
+        f"{backend} raw insert: {raw['events']} rows in {raw['seconds']:.3f} s = {raw_rate:,.0f} events/s; "
+        f"consumer {rate / raw_rate:.2f}x of it (target >= {TARGET_RAW_RATIO:g}x: {'met' if rate / raw_rate >= TARGET_RAW_RATIO else 'NOT met'})"
+    )
+    info(
+        f"{backend} steady: {steady['seconds']:.3f} s ({events / steady['seconds']:,.0f} events/s), outcome {steady['outcome']}, "
+        f"{steady['events']} events stored in {steady['commits']} commits; commit delay p50 {steady['delay_p50_ms']:.1f} ms, "
+        f"p99 {steady['delay_p99_ms']:.1f} ms, max {steady['delay_max_ms']:.1f} ms "
+        f"(target p99 < {TARGET_DELAY_P99_MS:g} ms: {'met' if steady['delay_p99_ms'] < TARGET_DELAY_P99_MS else 'NOT met'})"
+    )
+    if steady["outcome"] != "complete" or steady["events"] != events:
+        info(f"WARNING: {backend} steady consumer recorded {steady['events']} events ({steady['outcome']}), expected {events} (complete)")
     info(
         f"{backend} consumer: {run['seconds']:.3f} s ({run['read_seconds']:.3f} s to read the stream), outcome {run['outcome']}, "
         f"{run['events']} events stored in {run['commits']} commits; commit delay max {run['delay_max_ms']:.1f} ms"
@@ -272,6 +313,12 @@ def report_backend(backend: str, result: Result, events: int, ceiling: float, re
         (f"{backend} ratio", f"{rate / ceiling:.3f}"),
         (f"{backend} commit_delay_p50_ms", f"{run['delay_p50_ms']:.1f}"),
         (f"{backend} commit_delay_p99_ms", f"{run['delay_p99_ms']:.1f}"),
+        (f"{backend} raw_insert_events_per_s", round(raw_rate)),
+        (f"{backend} raw_ratio", f"{rate / raw_rate:.3f}"),
+        (f"{backend} steady_events_per_s", round(events / steady["seconds"])),
+        (f"{backend} steady_commit_delay_p50_ms", f"{steady['delay_p50_ms']:.1f}"),
+        (f"{backend} steady_commit_delay_p99_ms", f"{steady['delay_p99_ms']:.1f}"),
+        (f"{backend} steady_commit_delay_max_ms", f"{steady['delay_max_ms']:.1f}"),
         (f"{backend} instrumented_overhead_p50_ms", f"{app['instrumented_p50_ms'] - app['plain_p50_ms']:.4f}"),
         (f"{backend} instrumented_overhead_p99_ms", f"{overhead_p99:.4f}"),
         (f"{backend} instrumented_overhead_mean_ms", f"{app['overhead_mean_ms']:.4f}"),
@@ -283,12 +330,13 @@ def main(argv: list[str] | None = None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="bench-consumer-"))
     figures: list[tuple[str, Any]] = []
     try:
-        info(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.events} events, {args.lines_per_chunk} lines per chunk, {args.repeat} run(s) per figure")
+        info(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs; {args.events} events, {args.lines_per_chunk} lines per chunk, "
+             f"steady at {args.rate:g} events/s, {args.repeat} run(s) per figure")
         body = workdir / "body.ndjson"
         lines = workload(args.events)
         body.write_bytes(b"".join(line + b"\n" for line in lines))
         info(f"workload: {len(lines)} events, {body.stat().st_size / len(lines):.0f} bytes per event on average")
-        with loopback_server(body, args.lines_per_chunk) as base_url:
+        with loopback_server(body, args.lines_per_chunk, args.rate) as base_url:
             ceiling_run = median_run(run_isolated(phase_ceiling, base_url, args.repeat))
             if ceiling_run["lines"] != len(lines):
                 info(f"WARNING: the ceiling read {ceiling_run['lines']} lines, expected {len(lines)}")
@@ -300,7 +348,10 @@ def main(argv: list[str] | None = None) -> int:
                 info(f"{backend}: running")
                 with scratch as url:
                     result = run_isolated(phase_backend, url, base_url, str(body), args.repeat)
-                figures += report_backend(backend, result, len(lines), ceiling, args.repeat)
+                scratch = scratch_sqlite(workdir, "raw") if backend == "sqlite" else scratch_postgres(args.pg_url, "raw")
+                with scratch as url:
+                    raw = run_isolated(phase_raw, backend, url, str(body))
+                figures += report_backend(backend, result, len(lines), ceiling, raw, args.repeat)
         for name, value in figures:
             print(f"{name} {value}", flush=True)
         return 0
@@ -315,11 +366,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", DEFAULT_PG_URL),
                         help=f"an existing PostgreSQL database; scratch databases are made beside it (default $BENCH_PG_URL or {DEFAULT_PG_URL})")
     parser.add_argument("--lines-per-chunk", type=int, default=128, help="event lines per HTTP chunk from the server (default 128)")
+    parser.add_argument("--rate", type=float, default=5_000.0, help="events per second in the steady shape (default 5,000)")
     parser.add_argument("--repeat", type=int, default=1, help="runs per figure; the consumer figures are from the median run, the "
                         "per-event figures pool all runs (default 1)")
     args = parser.parse_args(argv)
     if args.events < 3:
         parser.error("--events must be at least 3")
+    if args.rate <= 0:
+        parser.error("--rate must be positive")
     return args
 
 
