@@ -390,6 +390,3 @@ def _parse(raw: str | None) -> Any:
         return load_json(raw)
     except ValueError:
         return None
-
-
-

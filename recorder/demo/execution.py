@@ -37,7 +37,6 @@ class DemoExecution:
     final_state: str
 
 
-
 def wire_value(kind: str, value):
     """The request leaves unset message fields out; the server echoes chat messages with all of them."""
     if kind != "CHAT_HISTORY":
@@ -303,10 +302,8 @@ class ExecutionBuilder:
         return DemoExecution(self.execution_id, self.request, tuple(lines), offsets, final_state)
 
 
-
 def walk_runs(runs: list[Run]) -> Iterator[Run]:
     for run in runs:
         yield run
         for _, _, _, children in run.iterations:
             yield from walk_runs(children)
-

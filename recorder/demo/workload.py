@@ -49,7 +49,6 @@ _INPUT_MAKERS: dict[str, Callable[[random.Random, list], object]] = {
 }
 
 
-
 @dataclass(eq=False)
 class _Session:
     """A user's conversation: each later execution continues it through previous_execution_id."""

@@ -16,7 +16,6 @@ from recorder.model.lines import RawLine
 from recorder.model.vocabulary import TERMINAL_STATES
 
 
-
 class NoTerminalEvent(LookupError):
     """The recorded stream ended before its terminal WORKFLOW event."""
 

@@ -79,7 +79,6 @@ class MatchRule:
         return [(identity, rest) for identity in FIELDS[MatchField.DEPLOYMENT].keys(readings[MatchField.DEPLOYMENT])]
 
 
-
 @dataclass(frozen=True, slots=True)
 class Candidate:
     """A recorded request: its body, and a name to report it by (a file, an execution)."""
