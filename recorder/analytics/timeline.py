@@ -19,17 +19,13 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from recorder.analytics.intervals import Interval, covered_us, critical_path, overlap_counts, peak_concurrency
-from recorder.analytics.meta import dig
 from recorder.store.analytics_reads import EventRow, ExecutionRow
 from recorder.model.events import load_json
+from recorder.model.spans import ExecutionFold, RunFold, needs_details, run_details
 from recorder.model.timestamps import us_to_iso
-from recorder.model.vocabulary import TERMINAL_STATES
 
 if TYPE_CHECKING:
     import polars as pl
-
-CONTAINER_TYPES = frozenset({"SUBWORKFLOW", "MAP"})
-
 
 @dataclass(frozen=True, slots=True)
 class Span:
@@ -181,97 +177,26 @@ _FRAME_COLUMNS = {
 }
 
 
-class _SpanBuilder:
-    """Collects the events of one node run, in stream order."""
-
-    __slots__ = ("node_result_id", "node_id", "node_type", "source_execution_id", "first_pos", "first_us",
-                 "first_ts_less", "start", "end", "state", "error_code", "streaming", "first_output", "children")
-
-    def __init__(self, event: EventRow) -> None:
-        self.node_result_id = event.node_result_id
-        self.node_id = event.node_id
-        self.node_type: str | None = None
-        self.source_execution_id: str | None = None
-        self.first_pos = event.position
-        self.first_us, self.first_ts_less = _moment(event)
-        self.start: tuple[int, bool, int] | None = None  # (us, ts_less, position)
-        self.end: tuple[int, bool, int] | None = None
-        self.state: str | None = None
-        self.error_code: str | None = None
-        self.streaming = 0
-        self.first_output: tuple[int, bool] | None = None
-        self.children: list[str] = []
-
-    def add(self, event: EventRow) -> None:
-        self.node_id = self.node_id or event.node_id
-        self.node_type = self.node_type or event.node_type
-        self.source_execution_id = self.source_execution_id or event.source_execution_id
-        moment, ts_less = _moment(event)
-        if event.state == "INITIATED" and self.start is None:
-            self.start = (moment, ts_less, event.position)
-        elif event.state == "STREAMING":
-            self.streaming += 1
-            if self.first_output is None:
-                self.first_output = (moment, ts_less)
-        elif event.state in TERMINAL_STATES and self.end is None:
-            self.end = (moment, ts_less, event.position)
-            self.state = event.state
-            if event.state == "REJECTED":
-                self.error_code = _error_code(event.raw)
-        if self.end is None and event.state is not None and event.state not in TERMINAL_STATES:
-            self.state = event.state  # an open run reports the state of its latest event
-        if (event.node_type in CONTAINER_TYPES or self.node_type in CONTAINER_TYPES) and event.raw:
-            self.children.extend(_child_execution_ids(event.raw))
-
-    def build(self, parent: str | None, depth: int) -> Span:
-        # A run whose INITIATED line was lost starts at its first event we have.
-        start_us, start_less, start_pos = self.start or (self.first_us, self.first_ts_less, self.first_pos)
-        end_us, end_less, end_pos = self.end or (None, False, None)
-        first_us, first_less = self.first_output or (None, False)
-        return Span(
-            node_id=self.node_id,
-            node_result_id=self.node_result_id,
-            node_type=self.node_type,
-            state=self.state,
-            start_us=start_us,
-            end_us=end_us,
-            first_output_us=first_us,
-            streaming_events=self.streaming,
-            source_execution_id=self.source_execution_id,
-            error_code=self.error_code,
-            start_pos=start_pos,
-            end_pos=end_pos,
-            parent_node_result_id=parent,
-            depth=depth,
-            ts_less=start_less or end_less,
-            first_output_ts_less=first_less,
-        )
-
-
 def build_timeline(execution: ExecutionRow, events: Iterable[EventRow]) -> Timeline:
     """The timeline of `execution` from its events (any order; stream order is restored)."""
-    builders: dict[str, _SpanBuilder] = {}
+    fold = ExecutionFold(execution.execution_id)
     workflow_times: list[int] = []
     latest_us: int | None = None
-    orphans = 0
     for event in sorted(events, key=lambda e: e.position):
-        moment, _ = _moment(event)
+        moment = event.ts_us if event.ts_us is not None else event.received_at_us
         latest_us = moment if latest_us is None else max(latest_us, moment)
-        if event.type == "WORKFLOW":
-            if event.ts_us is not None:
-                workflow_times.append(event.ts_us)
-            continue
-        if event.type != "NODE":
-            continue
-        if event.node_result_id is None:
-            orphans += 1  # a NODE line without a run id cannot be placed on any span
-            continue
-        builder = builders.get(event.node_result_id)
-        if builder is None:
-            builder = builders[event.node_result_id] = _SpanBuilder(event)
-        builder.add(event)
+        if event.type == "WORKFLOW" and event.ts_us is not None:
+            workflow_times.append(event.ts_us)
+        details = None
+        if event.raw and event.node_result_id is not None:
+            run = fold.runs.get(event.node_result_id)
+            if needs_details(event.type, event.state, event.node_type, run.node_type if run else None):
+                details = run_details(_parse(event.raw), event.state, event.node_type)
+        fold.add(event.position, event.type, event.state, event.ts_us, event.received_at_us, event.node_id,
+                 event.node_result_id, event.node_type, event.source_execution_id, details)
+    orphans = fold.orphan_node_events
 
-    spans = _nest(builders)
+    spans = spans_of(fold)
     started = execution.started_at_us
     if started is None:
         candidates = workflow_times + [span.start_us for span in spans]
@@ -311,76 +236,37 @@ def build_timeline(execution: ExecutionRow, events: Iterable[EventRow]) -> Timel
     )
 
 
-def _nest(builders: dict[str, _SpanBuilder]) -> list[Span]:
-    """Spans with their parent run and depth: a nested run's `source_execution_id` is a child
-    execution that a SUBWORKFLOW or MAP run names. A nested run whose container is unknown (its
-    payload never named the child) still sits one level down, without a parent."""
-    container_of: dict[str, str] = {}
-    for builder in builders.values():
-        for child in builder.children:
-            container_of.setdefault(child, builder.node_result_id)
-    parent_of: dict[str, str | None] = {}
-    for key, builder in builders.items():
-        source = builder.source_execution_id
-        parent = container_of.get(source) if source is not None else None
-        parent_of[key] = parent if parent != key else None
-    depths = _depths(builders, parent_of)
-    return [builder.build(parent_of[key], depths[key]) for key, builder in builders.items()]
+def spans_of(fold: ExecutionFold) -> list[Span]:
+    """The spans of a folded execution, with their container run and depth."""
+    nesting = fold.nesting()
+    return [span_of(run, *nesting[key]) for key, run in fold.runs.items()]
 
 
-def _depths(builders: dict[str, _SpanBuilder], parent_of: dict[str, str | None]) -> dict[str, int]:
-    """Nesting depth of every run, iteratively (thousands of levels must not hit the recursion
-    limit); a cycle of containers in bad data is cut where it closes instead of looping."""
-    depths: dict[str, int] = {}
-    for start in builders:
-        path: list[str] = []
-        on_path: set[str] = set()
-        current: str | None = start
-        while current is not None and current not in depths and current not in on_path:
-            path.append(current)
-            on_path.add(current)
-            current = parent_of[current]
-        if current is None or current in on_path:
-            top = path.pop()
-            depths[top] = 0 if builders[top].source_execution_id is None else 1
-        for key in reversed(path):
-            depths[key] = depths[parent_of[key]] + 1
-    return depths
+def span_of(run: RunFold, parent: str | None, depth: int) -> Span:
+    return Span(
+        node_id=run.node_id,
+        node_result_id=run.node_result_id,
+        node_type=run.node_type,
+        state=run.state,
+        start_us=run.start_us,
+        end_us=run.end_us,
+        first_output_us=run.first_output_us,
+        streaming_events=run.streaming_events,
+        source_execution_id=run.source_execution_id,
+        error_code=run.error_code,
+        start_pos=run.start_pos,
+        end_pos=run.end_pos,
+        parent_node_result_id=parent,
+        depth=depth,
+        ts_less=run.ts_less,
+        first_output_ts_less=run.first_output_ts_less,
+    )
 
 
 def _effective_end(span: Span, horizon: int | None) -> int:
     if span.end_us is not None:
         return span.end_us
     return horizon if horizon is not None else span.start_us
-
-
-def _moment(event: EventRow) -> tuple[int, bool]:
-    """When the event happened: its `ts`, else (NODE ts is nullable) when its line was received."""
-    if event.ts_us is not None:
-        return event.ts_us, False
-    return event.received_at_us, True
-
-
-def _error_code(raw: str | None) -> str | None:
-    body = _parse(raw)
-    error = dig(body, "data", "error")
-    code = error.get("code") if isinstance(error, dict) else None
-    return code if isinstance(code, str) else None
-
-
-def _child_execution_ids(raw: str) -> list[str]:
-    """Child executions a SUBWORKFLOW (`execution_id`) or MAP (`execution_ids`) payload names."""
-    payload = dig(_parse(raw), "data", "data", "data")
-    if not isinstance(payload, dict):
-        return []
-    ids = []
-    single = payload.get("execution_id")
-    if isinstance(single, str):
-        ids.append(single)
-    several = payload.get("execution_ids")
-    if isinstance(several, list):
-        ids.extend(item for item in several if isinstance(item, str))
-    return ids
 
 
 def _parse(raw: str | None) -> Any:
