@@ -16,9 +16,10 @@ from sqlalchemy import Engine
 
 from recorder.model.request import RecordedRequest
 from recorder.model.vocabulary import Outcome
-from recorder.store import analytics_reads, queries, reconciliation, recording_lines
+from recorder.store import analytics_reads, change_cursor, queries, reconciliation, recording_lines
 from recorder.store import engine as _engine
 from recorder.store.analytics_reads import EventRow, ExecutionRow, LinkRow
+from recorder.store.change_cursor import ChangeState
 from recorder.store.dialects import Dialect, dialect_of
 from recorder.store.engine import resolve_url
 from recorder.store.errors import StoreUnavailable
@@ -83,6 +84,12 @@ class Store:
         """Empty every recorder table, keeping the schema (and its revision); ids start again."""
         with self.engine.begin() as connection:
             self.backend.wipe(connection, _TABLES)
+            change_cursor.renew(connection)
+
+    def change_state(self) -> ChangeState:
+        """The store's identity and change cursor (recorder.store.change_cursor): what a reader
+        keeping a copy compares against to know whether, and from where, to refresh it."""
+        return change_cursor.current(self.engine)
 
     # -- writes -----------------------------------------------------------------------------------
 

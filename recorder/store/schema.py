@@ -28,7 +28,7 @@ NAMING_CONVENTION = {
 
 # The Alembic head these models correspond to (a test checks it): lets the recorder verify a
 # database's schema version without loading Alembic on every start.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 class JsonDocument(TypeDecorator):
     """JSON, stored as JSONB on PostgreSQL. None is SQL NULL (not the JSON literal null), so
@@ -118,6 +118,15 @@ class Execution(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     outputs: Mapped[Any] = mapped_column(JsonDocument, nullable=True)
     event_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Aggregates of the execution's node spans (recorder.model.spans), kept with them at ingest.
+    span_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    prompt_cost_usd: Mapped[float | None] = mapped_column(Float)
+    prompt_input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    prompt_output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    # The first STREAMING event of the execution (workflow or node): its time to first output.
+    first_output_us: Mapped[int | None] = mapped_column(BigInteger)
+    # The store's change cursor (StoreState.change_seq) of the transaction that last wrote the row.
+    change_seq: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
     __table_args__ = (
         Index("ix_executions_deployment_started", "workflow_deployment_name", "started_at_us"),
@@ -151,6 +160,69 @@ class Event(Base):
     # Comma-separated names from recorder.model.vocabulary.Flag; NULL for a clean event.
     flags: Mapped[str | None] = mapped_column(Text)
     raw: Mapped[str] = mapped_column(Text)
+    # The change cursor of the transaction that stored it (NULL: stored before the cursor existed).
+    # Not indexed: events are never pulled by cursor in bulk, and an index would slow every insert.
+    change_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class NodeSpan(Base):
+    """One node run, folded from its events at ingest (recorder.model.spans holds the rules).
+
+    Derived, like every non-verbatim column: the timeline derives the same spans from the events,
+    and a migration can rebuild the table from them. Every field the fold needs to continue is
+    stored, so a later batch of the run's events resumes the fold from this row.
+    """
+
+    __tablename__ = "node_spans"
+
+    execution_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    node_result_id: Mapped[str] = mapped_column(Id, primary_key=True)
+    node_id: Mapped[str | None] = mapped_column(Text)
+    node_type: Mapped[str | None] = mapped_column(Text)
+    source_execution_id: Mapped[str | None] = mapped_column(Text)
+    # The SUBWORKFLOW or MAP run this run is nested in, and how deep (0: top level).
+    parent_node_result_id: Mapped[str | None] = mapped_column(Text)
+    depth: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str | None] = mapped_column(String(32))
+    # seq of the run's first event (runs keep the order they first appeared in).
+    first_seq: Mapped[int] = mapped_column(Integer)
+    # Whether start_* are the INITIATED event's; else the first event's, until an INITIATED comes.
+    initiated: Mapped[bool] = mapped_column(Boolean, default=False)
+    start_us: Mapped[int] = mapped_column(BigInteger)
+    start_pos: Mapped[int] = mapped_column(Integer)
+    start_ts_less: Mapped[bool] = mapped_column(Boolean, default=False)
+    # NULL while the run is open (no FULFILLED or REJECTED event yet).
+    end_us: Mapped[int | None] = mapped_column(BigInteger)
+    end_pos: Mapped[int | None] = mapped_column(Integer)
+    end_ts_less: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_output_us: Mapped[int | None] = mapped_column(BigInteger)
+    first_output_ts_less: Mapped[bool] = mapped_column(Boolean, default=False)
+    streaming_events: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(Text)
+    # Child executions a SUBWORKFLOW or MAP run named: how nested runs find their container.
+    child_execution_ids: Mapped[list[str] | None] = mapped_column(JSON)
+    model_name: Mapped[str | None] = mapped_column(Text)
+    input_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    output_tokens: Mapped[int | None] = mapped_column(BigInteger)
+    cost_usd: Mapped[float | None] = mapped_column(Float)
+    change_seq: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class StoreState(Base):
+    """One row: the store's identity and its change cursor.
+
+    `change_seq` grows by one per writing transaction, which takes it first (holding the row
+    until it commits), so transactions commit in cursor order and a reader that has seen
+    everything up to N can ask for `change_seq > N` without missing a late commit. `store_id` is
+    new whenever the store is emptied (`Store.wipe`): a reader's cached copy of another store id
+    is stale, whatever the cursors say.
+    """
+
+    __tablename__ = "store_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(36))
+    change_seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class Reject(Base):
