@@ -18,8 +18,9 @@ import sys
 import time
 import traceback
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -156,26 +157,69 @@ def exit_on_sigterm() -> None:
 
 
 @contextmanager
-def scratch_postgres(admin_url: str, tag: str) -> Iterator[str]:
+def scratch_postgres(admin_url: str, tag: str, *, keep: bool = False) -> Iterator[str]:
     """An empty database `bench_<tag>_<hex>` beside the one in `admin_url`, created with an
-    AUTOCOMMIT connection; yields its URL and drops it when the block exits, however it exits."""
+    AUTOCOMMIT connection; yields its URL and drops it when the block exits, however it exits,
+    unless `keep` (then it is left for inspection and the caller says where)."""
     import psycopg
 
     name = f"bench_{tag}_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(libpq_url(admin_url), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        if not keep:
+            # A fresh connection: a long phase may outlive the server's idle timeouts.
+            with psycopg.connect(libpq_url(admin_url), autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @contextmanager
-def scratch_sqlite(directory: Path, tag: str) -> Iterator[str]:
-    """A fresh SQLite file URL in `directory`; the file and its -wal/-shm are removed afterwards."""
+def scratch_sqlite(directory: Path, tag: str, *, keep: bool = False) -> Iterator[str]:
+    """A fresh SQLite file URL in `directory`; the file and its -wal/-shm are removed afterwards
+    unless `keep`."""
     path = directory / f"bench-{tag}-{uuid.uuid4().hex[:10]}.db"
     try:
         yield f"sqlite:///{path}"
     finally:
         for suffix in ("", "-wal", "-shm", "-journal"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+            if not keep:
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class CommandRun:
+    """One finished command: wall seconds from start to exit, its peak RSS, its exit status."""
+
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+
+
+def run_command(argv: Sequence[str], *, env: Mapping[str, str], stdout_path: Path, stderr_path: Path) -> CommandRun:
+    """Run `argv` as a fresh process (output to files, so a large output never blocks it) and
+    measure it as a user would feel it: start-up included. The peak RSS is the one `wait4`
+    reports for this child (its own, or that of a descendant it waited for, whichever is larger),
+    so it is the command's alone, not the maximum over every child this process ever ran
+    (which is what getrusage(RUSAGE_CHILDREN) would give)."""
+    with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
+        started = time.perf_counter()
+        process = subprocess.Popen(list(argv), env=dict(env), stdout=stdout, stderr=stderr)
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        except BaseException:
+            process.kill()
+            process.wait()
+            raise
+        seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped here: keep Popen from waiting again
+    kib = usage.ru_maxrss
+    return CommandRun(seconds, kib / 1024 if sys.platform != "darwin" else kib / (1024 * 1024), process.returncode)
+
+
+def directory_bytes(path: Path) -> int:
+    """Bytes of the regular files under `path` (0 when it does not exist)."""
+    if not path.exists():
+        return 0
+    return sum(entry.stat().st_size for entry in path.rglob("*") if entry.is_file() and not entry.is_symlink())
