@@ -1,6 +1,7 @@
 """Bulk-ingest benchmark: recorder's real ingest path against the raw database driver.
 
     python bench/ingest.py [--events N] [--backend sqlite|postgresql|both] [--pg-url URL]
+                           [--phases LIST] [--spans-off] [--streams] [--repeat R] [--workdir DIR]
 
 What is measured, per backend (each phase in a fresh spawned interpreter, on a fresh database):
 
@@ -23,6 +24,12 @@ What is measured, per backend (each phase in a fresh spawned interpreter, on a f
 
 The ratios (recorder rate / raw driver rate) are what the issue's target is about: recorder ingest
 >= 80% of the raw driver's rate on both engines, in < 500 MB RSS.
+
+`--spans-off` adds two phases for issue 12's span upkeep: the body through `ingest_chunks` with
+`FlushPolicy.bulk()` as `recorder ingest` does, once with the upkeep of `node_spans` and the
+execution aggregates (the default) and once with `spans=False`, each on a fresh store, one after
+the other in every round. `ratio_span_upkeep` is the first rate over the second (target >= 0.85).
+`--phases spans` runs only those two (the default is `ingest,store,raw`).
 
 The workload comes from `recorder.demo.workload.iter_workload` (realistic streams: ~55 events and
 ~670 bytes per event on average). It is written to an NDJSON file before anything is timed, so
@@ -83,6 +90,8 @@ from recorder.stream.ingest import CHUNK_SIZE
 RAW_BATCH = 50_000
 TARGET_RATIO = 0.8
 TARGET_RSS_MB = 500
+TARGET_SPAN_RATIO = 0.85
+PHASES = ("ingest", "store", "raw", "streams", "spans")
 SEED = 7
 # The recorder code these figures measure: parser, store, ingest path, public API, workload.
 MEASURED_CODE = ("model", "store", "stream/ingest.py", "api.py", "demo")
@@ -250,6 +259,23 @@ def phase_recorder_streams(url: str, body_path: str, index_path: str) -> Result:
     return _result(events, clock, streams=streams)
 
 
+def phase_ingest_chunks(url: str, body_path: str, spans: bool) -> Result:
+    """The body through `ingest_chunks` with `FlushPolicy.bulk()`, with span upkeep or without
+    (`spans=False`, which exists only so that this benchmark can price the upkeep)."""
+    from recorder.store import Store
+    from recorder.stream.ingest import ingest_chunks
+
+    store = Store(url)
+    clock = Stopwatch()
+    try:
+        with clock.timing(), open(body_path, "rb") as body:
+            chunks = iter(lambda: body.read(CHUNK_SIZE), b"")
+            result = ingest_chunks(store, chunks, source=f"file:{body_path}", policy=FlushPolicy.bulk(), spans=spans)
+    finally:
+        store.close()
+    return _result(result.events_stored, clock)
+
+
 def _create_schema(url: str) -> None:
     """An empty recorder database, made by the recorder's migrations (same table, keys, indexes)."""
     from recorder.store import Store
@@ -339,13 +365,15 @@ def run_backend(backend: str, args: argparse.Namespace, body: Path, index: Path,
         with scratch as url:
             return run_isolated(function, url, str(body), *extra)
 
-    phases: list[tuple[str, str, Callable[..., Result], tuple[Any, ...]]] = [
-        ("recorder_ingest", "ingest", phase_recorder_ingest, ()),
-        ("recorder_store_only", "store", phase_recorder_store_only, ()),
-        ("raw_driver", "raw", phase_raw_sqlite if backend == "sqlite" else phase_raw_postgresql, (args.raw_batch,)),
-    ]
-    if args.streams:
-        phases.append(("recorder_per_stream", "streams", phase_recorder_streams, (str(index),)))
+    available: dict[str, list[tuple[str, str, Callable[..., Result], tuple[Any, ...]]]] = {
+        "ingest": [("recorder_ingest", "ingest", phase_recorder_ingest, ())],
+        "store": [("recorder_store_only", "store", phase_recorder_store_only, ())],
+        "raw": [("raw_driver", "raw", phase_raw_sqlite if backend == "sqlite" else phase_raw_postgresql, (args.raw_batch,))],
+        "streams": [("recorder_per_stream", "streams", phase_recorder_streams, (str(index),))],
+        "spans": [("ingest_spans_on", "spans", phase_ingest_chunks, (True,)),
+                  ("ingest_spans_off", "nospans", phase_ingest_chunks, (False,))],
+    }
+    phases = [phase for name in args.phases for phase in available[name]]
     best: dict[str, Result] = {}
     peak_rss = 0.0
     for round_ in range(1, args.repeat + 1):
@@ -368,27 +396,29 @@ def run_backend(backend: str, args: argparse.Namespace, body: Path, index: Path,
         run("profile", phase_recorder_ingest, profile_path)
         print_profile(profile_path)
 
-    raw = rate(best["raw_driver"])
-    ingest, store_only = rate(best["recorder_ingest"]), rate(best["recorder_store_only"])
-    figures = [
-        (backend, "recorder_ingest_events_per_s", round(ingest)),
-        (backend, "recorder_store_only_events_per_s", round(store_only)),
-        (backend, "raw_driver_events_per_s", round(raw)),
-        (backend, "ratio_end_to_end", f"{ingest / raw:.2f}"),
-        (backend, "ratio_store_only", f"{store_only / raw:.2f}"),
-        (backend, "peak_rss_mb", round(peak_rss)),
-    ]
-    if "recorder_per_stream" in best:
-        per_stream = rate(best["recorder_per_stream"])
-        figures += [
-            (backend, "recorder_per_stream_events_per_s", round(per_stream)),
-            (backend, "ratio_per_stream", f"{per_stream / raw:.2f}"),
-        ]
-    met = ingest / raw >= TARGET_RATIO and peak_rss < TARGET_RSS_MB
-    info(
-        f"{backend}: target (recorder ingest >= {TARGET_RATIO:.0%} of the raw driver's rate, < {TARGET_RSS_MB} MB RSS) "
-        f"{'met' if met else 'NOT met'}"
-    )
+    rates = {name: rate(result) for name, result in best.items()}
+    raw = rates.get("raw_driver")
+    figures: list[tuple[str, str, Any]] = []
+    for name in ("recorder_ingest", "recorder_store_only", "raw_driver", "recorder_per_stream", "ingest_spans_on", "ingest_spans_off"):
+        if name in rates:
+            figures.append((backend, f"{name}_events_per_s", round(rates[name])))
+    for name, figure in (("recorder_ingest", "ratio_end_to_end"), ("recorder_store_only", "ratio_store_only"),
+                         ("recorder_per_stream", "ratio_per_stream")):
+        if raw and name in rates:
+            figures.append((backend, figure, f"{rates[name] / raw:.2f}"))
+    if "recorder_ingest" in rates:
+        figures.append((backend, "peak_rss_mb", round(peak_rss)))
+        if raw:
+            met = rates["recorder_ingest"] / raw >= TARGET_RATIO and peak_rss < TARGET_RSS_MB
+            info(
+                f"{backend}: target (recorder ingest >= {TARGET_RATIO:.0%} of the raw driver's rate, < {TARGET_RSS_MB} MB RSS) "
+                f"{'met' if met else 'NOT met'}"
+            )
+    if "ingest_spans_on" in rates:
+        ratio = rates["ingest_spans_on"] / rates["ingest_spans_off"]
+        figures.append((backend, "ratio_span_upkeep", f"{ratio:.2f}"))
+        info(f"{backend}: target (ingest with span upkeep >= {TARGET_SPAN_RATIO:.0%} of the rate without) "
+             f"{'met' if ratio >= TARGET_SPAN_RATIO else 'NOT met'}")
     return figures
 
 
@@ -409,11 +439,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--workdir", type=Path, help="keep the generated workload here and reuse it on later runs (default: a temporary directory)"
     )
+    parser.add_argument("--phases", default="ingest,store,raw",
+                        help=f"comma-separated, of {', '.join(PHASES)} (default ingest,store,raw; spans is the pair of --spans-off)")
     parser.add_argument("--streams", action="store_true", help="also ingest every execution as its own stream, with its request")
+    parser.add_argument("--spans-off", action="store_true",
+                        help="also ingest through ingest_chunks with span upkeep and without (spans=False); prints ratio_span_upkeep")
     parser.add_argument("--profile", action="store_true", help="also profile the recorder ingest (cProfile) and print the top functions")
     args = parser.parse_args(argv)
     if args.events < 1 or args.repeat < 1 or args.raw_batch < 1:
         parser.error("--events, --repeat and --raw-batch must be positive")
+    args.phases = [name.strip() for name in args.phases.split(",") if name.strip()]
+    unknown = set(args.phases) - set(PHASES)
+    if unknown or not args.phases:
+        parser.error(f"--phases: unknown {', '.join(sorted(unknown))}" if unknown else "--phases: none given")
+    args.phases += [name for name, flag in (("streams", args.streams), ("spans", args.spans_off)) if flag and name not in args.phases]
+    if "spans" in args.phases:
+        import inspect
+
+        from recorder.stream.ingest import ingest_chunks
+
+        if "spans" not in inspect.signature(ingest_chunks).parameters:
+            parser.error("--spans-off: this recorder's ingest_chunks has no `spans` argument (the span upkeep has not landed)")
     return args
 
 
