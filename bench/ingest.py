@@ -28,7 +28,9 @@ The ratios (recorder rate / raw driver rate) are what the issue's target is abou
 `--spans-off` adds two phases for issue 12's span upkeep: the body through `ingest_chunks` with
 `FlushPolicy.bulk()` as `recorder ingest` does, once with the upkeep of `node_spans` and the
 execution aggregates (the default) and once with `spans=False`, each on a fresh store, one after
-the other in every round. `ratio_span_upkeep` is the first rate over the second (target >= 0.85).
+the other in every round. `ratio_span_upkeep` is the first rate over the second (target >= 0.85);
+`ratio_span_upkeep_cpu` the same from this process's CPU time (least over the rounds), which other
+load disturbs less, but which leaves out PostgreSQL's server.
 `--phases spans` runs only those two (the default is `ingest,store,raw`).
 
 The workload comes from `recorder.demo.workload.iter_workload` (realistic streams: ~55 events and
@@ -375,6 +377,7 @@ def run_backend(backend: str, args: argparse.Namespace, body: Path, index: Path,
     }
     phases = [phase for name in args.phases for phase in available[name]]
     best: dict[str, Result] = {}
+    least_cpu: dict[str, float] = {}  # per phase, over the rounds: less disturbed by other load than wall time
     peak_rss = 0.0
     for round_ in range(1, args.repeat + 1):
         for name, tag, function, extra in phases:
@@ -388,6 +391,7 @@ def run_backend(backend: str, args: argparse.Namespace, body: Path, index: Path,
             report_phase(backend, name, result, expected, load)
             if name not in best or rate(result) > rate(best[name]):
                 best[name] = result
+            least_cpu[name] = min(least_cpu.get(name, result["cpu_seconds"]), result["cpu_seconds"])
             if name == "recorder_ingest":
                 peak_rss = max(peak_rss, result["peak_rss_mb"])
     if args.profile:
@@ -417,6 +421,8 @@ def run_backend(backend: str, args: argparse.Namespace, body: Path, index: Path,
     if "ingest_spans_on" in rates:
         ratio = rates["ingest_spans_on"] / rates["ingest_spans_off"]
         figures.append((backend, "ratio_span_upkeep", f"{ratio:.2f}"))
+        # This process's CPU only (on PostgreSQL the server's share is left out): steadier on a busy machine.
+        figures.append((backend, "ratio_span_upkeep_cpu", f"{least_cpu['ingest_spans_off'] / least_cpu['ingest_spans_on']:.2f}"))
         info(f"{backend}: target (ingest with span upkeep >= {TARGET_SPAN_RATIO:.0%} of the rate without) "
              f"{'met' if ratio >= TARGET_SPAN_RATIO else 'NOT met'}")
     return figures
