@@ -195,8 +195,9 @@ def chain_bodies(depth: int) -> list[tuple[str, bytes, dict[str, Any]]]:
 # -- steps: each runs in a fresh interpreter (or is a fresh CLI process) -----------------------------------
 
 
-def ingest_bodies(url: str, files: list[dict[str, Any]]) -> Result:
-    """The bodies through recorder's bulk ingest path, each with its (deployment, release tag) request."""
+def ingest_bodies(url: str, files: list[dict[str, Any]], progress: str | None = None) -> Result:
+    """The bodies through recorder's bulk ingest path, each with its (deployment, release tag) request.
+    With `progress` (a label), a line after each body: a 10M load runs for many minutes."""
     from recorder.store import FlushPolicy, Store
     from recorder.stream.ingest import ingest_chunks
 
@@ -204,7 +205,7 @@ def ingest_bodies(url: str, files: list[dict[str, Any]]) -> Result:
     started = time.perf_counter()
     stored = 0
     try:
-        for group in files:
+        for index, group in enumerate(files):
             request = {"workflow_deployment_name": group["deployment"], "inputs": []}
             if group["release_tag"]:
                 request["release_tag"] = group["release_tag"]
@@ -212,18 +213,22 @@ def ingest_bodies(url: str, files: list[dict[str, Any]]) -> Result:
                 chunks = iter(lambda: handle.read(1 << 20), b"")
                 stored += ingest_chunks(store, chunks, source=f"bench:{Path(group['path']).name}", request=request,
                                         policy=FlushPolicy.bulk()).events_stored
+            if progress:
+                elapsed = time.perf_counter() - started
+                info(f"{progress}: body {index + 1} of {len(files)}, {stored:,} events in {elapsed:.0f} s "
+                     f"({stored / elapsed:,.0f} events/s), load {load_average()}")
         seconds = time.perf_counter() - started
     finally:
         store.close()
     return {"events": stored, "seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
-def step_load(url: str, files: list[dict[str, Any]], chain_depth: int) -> Result:
+def step_load(url: str, files: list[dict[str, Any]], chain_depth: int, label: str) -> Result:
     from recorder.store import FlushPolicy, Store
     from recorder.stream.ingest import ingest_chunks
 
     Store(url).close()  # the schema (migrations) is made before the clock starts
-    result = ingest_bodies(url, files)
+    result = ingest_bodies(url, files, progress=label)
     store = Store(url)
     started = time.perf_counter()
     chain = chain_bodies(chain_depth)
@@ -371,7 +376,7 @@ def run_backend(backend: str, args: argparse.Namespace, workload: Result, workdi
     try:
         with scratch as url:
             with steps.step("load") as note:
-                load = run_isolated(step_load, url, workload["files"], args.chain_depth)
+                load = run_isolated(step_load, url, workload["files"], args.chain_depth, f"{backend} load")
             rate = load["events"] / load["seconds"]
             info(f"{backend} load: {load['events']} events through ingest_chunks (FlushPolicy.bulk()) in {load['seconds']:.1f} s "
                  f"= {rate:,.0f} events/s, peak RSS {load['peak_rss_mb']:.0f} MB; the {args.chain_depth}-deep chain in "
