@@ -122,12 +122,15 @@ class Store:
         request: dict | RecordedRequest | None = None,
         policy: FlushPolicy | None = None,
         on_commit: Callable[[list[int]], None] | None = None,
+        spans: bool = True,
     ) -> RecordingWriter:
-        """A writer for one stream; call `add` per line and `finish` at the end."""
+        """A writer for one stream; call `add` per line and `finish` at the end. `spans=False`
+        leaves node_spans and the span aggregates behind the events: only benchmarks want that."""
         if isinstance(request, dict):
             request = RecordedRequest.from_body(request)
         return RecordingWriter(
-            self.engine, self.backend, source=source, request=request, policy=policy or FlushPolicy(), on_commit=on_commit
+            self.engine, self.backend, source=source, request=request, policy=policy or FlushPolicy(), on_commit=on_commit,
+            spans=spans,
         )
 
     # -- point reads ------------------------------------------------------------------------------
