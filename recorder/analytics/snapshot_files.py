@@ -38,6 +38,7 @@ from recorder.cache_dir import cache_root
 
 if TYPE_CHECKING:
     from recorder.store import Store
+    from recorder.store.dialects import Dialect
 
 SNAPSHOT_ENV = "RECORDER_ANALYTICS_DIR"
 FORMAT = 2
@@ -99,7 +100,7 @@ def snapshot_dir(store: Store) -> Path | None:
     explicit = os.environ.get(SNAPSHOT_ENV)
     if explicit:
         return Path(explicit)
-    key = store_key(store)
+    key = store_key(store.url, store.backend)
     return None if key is None else cache_root() / "snapshots" / key
 
 
@@ -107,20 +108,23 @@ def snapshots_root() -> Path:
     return cache_root() / "snapshots"
 
 
-def store_key(store: Store) -> str | None:
-    """A short SHA-256 of what identifies the store's location: the URL without its password
-    (never written anywhere, not even hashed), or a SQLite file's absolute path."""
-    from sqlalchemy.engine import make_url
+def store_key(url: str, dialect: Dialect) -> str | None:
+    """A short SHA-256 of what identifies a store's location: its URL without the password (never
+    written anywhere, not even hashed), or a SQLite file's absolute path; None for a database
+    that lives only in memory."""
+    from sqlalchemy.engine import URL, make_url
 
-    url = make_url(store.url)
-    if store.dialect == "sqlite":
-        path = store.backend.database_file(url)
+    parsed = make_url(url)
+    if dialect.name == "sqlite":
+        path = dialect.database_file(parsed)
         if path is None:
             return None
         identity = f"sqlite:{Path(path).expanduser().resolve()}"
     else:
-        query = {name: value for name, value in url.query.items() if "password" not in name.lower()}
-        identity = url.set(password=None, query=query).render_as_string(hide_password=False)
+        query = {name: value for name, value in parsed.query.items() if "password" not in name.lower()}
+        identity = URL.create(
+            parsed.drivername, parsed.username, None, parsed.host, parsed.port, parsed.database, query
+        ).render_as_string(hide_password=False)
     return hashlib.sha256(identity.encode()).hexdigest()[:16]
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, Integer, Text, bindparam, cast, func, select, union
+from sqlalchemy import Engine, Integer, Text, bindparam, cast, func, select, type_coerce, union
 from sqlalchemy.sql import ColumnElement, Select
 
 from recorder.store.arrow_tables import compact, rows_to_table
@@ -221,7 +221,8 @@ def pull_executions(engine: Engine, dialect: Dialect, after: int | None = None) 
         Execution.ended_at_us,
         Execution.error_code,
         Execution.event_count,
-        dialect.json_as_text(Execution.__table__.c.metadata),
+        # The text as stored: a keyed pull goes through SQLAlchemy, which would parse JSON back.
+        type_coerce(dialect.json_as_text(Execution.__table__.c.metadata), Text),
         Execution.span_count,
         _real(dialect, Execution.prompt_cost_usd, bulk=bulk),
         Execution.prompt_input_tokens,
@@ -251,11 +252,15 @@ def pull_spans(engine: Engine, dialect: Dialect, after: int | None = None, *, ex
 
 def pull_events(engine: Engine, dialect: Dialect, *, expected_rows: int | None = None) -> pa.Table:
     """Every event's indexed columns (never the verbatim text), for ad-hoc SQL that asks for them."""
-    query = select(
+    return _pull(engine, dialect, events_select(), events_schema(), expected_rows=expected_rows)
+
+
+def events_select() -> Select:
+    """The events pull's query (parameterless: it takes the bulk path)."""
+    return select(
         Event.execution_id, STREAM_ORDER, Event.type, Event.state, Event.ts_us, Event.received_at_us, Event.node_id,
         Event.node_result_id, Event.node_type, Event.source_execution_id, Event.flags,
     )
-    return _pull(engine, dialect, query, events_schema(), expected_rows=expected_rows)
 
 
 def _after(query: Select, cursor: ColumnElement, after: int | None) -> Select:
