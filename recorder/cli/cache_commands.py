@@ -65,3 +65,6 @@ def _size(count: int) -> str:
             return f"{count} {unit}" if unit == "bytes" else f"{count:.1f} {unit}"
         count /= 1024
     return f"{count} bytes"
+
+
+COMMANDS = (cache,)
