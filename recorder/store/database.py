@@ -24,7 +24,7 @@ from recorder.store.dialects import Dialect, dialect_of
 from recorder.store.engine import resolve_url
 from recorder.store.errors import StoreUnavailable
 from recorder.store.queries import ExecutionFilter
-from recorder.store.schema import Actual, Base, Event, Execution, Recording, Reject, StatusCheck
+from recorder.store.schema import Actual, Base, Event, Execution, NodeSpan, Recording, Reject, StatusCheck
 from recorder.store.writer import FlushPolicy, RecordingWriter
 
 if TYPE_CHECKING:
@@ -154,6 +154,10 @@ class Store:
 
     def events(self, execution_id: str) -> Sequence[Event]:
         return queries.events_of(self.engine, execution_id)
+
+    def spans(self, execution_id: str) -> Sequence[NodeSpan]:
+        """The node spans kept for the execution at ingest (recorder.store.span_upkeep)."""
+        return queries.spans_of(self.engine, execution_id)
 
     def recording(self, recording_id: int) -> Recording | None:
         return queries.get_recording(self.engine, recording_id)

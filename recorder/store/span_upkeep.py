@@ -17,18 +17,20 @@ costs no read), and drops those whose workflow ended.
 from __future__ import annotations
 
 import json
+from operator import attrgetter
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from recorder.model.events import load_json
-from recorder.model.spans import ExecutionFold, RunDetails, RunFold, SpanTotals, needs_details, run_details
+from recorder.model.events import ParsedEvent
+from recorder.model.spans import CONTAINER_TYPES, ExecutionFold, RunDetails, RunFold, SpanTotals, fold_events, needs_details, run_details
 from recorder.store.event_rows import (
     EXECUTION_ID,
     NODE_ID,
     NODE_RESULT_ID,
     NODE_TYPE,
+    POSITION,
     RAW,
     RECEIVED_AT_US,
     SEQ,
@@ -48,6 +50,7 @@ _RUN_FIELDS = tuple(name for name in RunFold.__slots__)
 _MAX_HELD = 20_000
 
 _spans = NodeSpan.__table__
+_UNREAD: Any = object()
 
 
 class SpanUpkeep:
@@ -58,6 +61,18 @@ class SpanUpkeep:
         self._folds: dict[str, ExecutionFold] = {}
         # What each held run's row said about nesting when last written: (parent, depth).
         self._nesting: dict[str, dict[str, tuple[str | None, int]]] = {}
+        # The payload parts of the lines taken since the last flush, by line position, read while
+        # the parsed line was at hand (parsing the stored text again cost a tenth of the upkeep).
+        self._details: dict[int, RunDetails | None] = {}
+        self._containers: set[str] = set()  # runs seen as SUBWORKFLOW or MAP: all their payloads count
+
+    def take(self, event: ParsedEvent) -> None:
+        """Read what the parsed line adds to its run, if anything, before the parse is dropped."""
+        if event.node_type in CONTAINER_TYPES and event.node_result_id is not None:
+            self._containers.add(event.node_result_id)
+        run_type = "MAP" if event.node_result_id in self._containers else None
+        if needs_details(event.type, event.state, event.node_type, run_type):
+            self._details[event.position] = run_details(event.body, event.state, event.node_type)
 
     def fold(
         self,
@@ -82,7 +97,7 @@ class SpanUpkeep:
             if fold is None or fold.folded != count:
                 fold = self._resume(connection, execution_id, count, before)
             if fold is not None and _continues(fold, new_rows):
-                touched = {_add(fold, row) for row in new_rows}
+                touched = {self._add(fold, row) for row in new_rows}
                 touched.discard(None)
             else:
                 fold = self._refold(connection, execution_id)
@@ -91,7 +106,18 @@ class SpanUpkeep:
             totals[execution_id] = fold.totals()
             self._hold(fold)
         self._dialect.upsert_spans(connection, changed)
+        self._details.clear()
         return totals
+
+    def _add(self, fold: ExecutionFold, row: tuple[Any, ...]) -> str | None:
+        details = self._details.get(row[POSITION], _UNREAD)
+        if details is _UNREAD:  # not flagged when taken; the run may still be a container
+            details = fold.details_from_text(row[TYPE], row[STATE], row[NODE_RESULT_ID], row[NODE_TYPE], row[RAW])
+        run = fold.add(
+            row[SEQ], row[TYPE], row[STATE], row[TS_US], row[RECEIVED_AT_US], row[NODE_ID], row[NODE_RESULT_ID],
+            row[NODE_TYPE], row[SOURCE_EXECUTION_ID], details,
+        )
+        return None if run is None else run.node_result_id
 
     def forget(self, execution_ids: Sequence[str]) -> None:
         """Drop the folds of executions that ended (their next event, if any, reads them back)."""
@@ -130,10 +156,7 @@ class SpanUpkeep:
             .where(Event.execution_id == execution_id)
             .order_by(Event.seq)
         )
-        fold = ExecutionFold(execution_id)
-        for seq, type_, state, ts_us, received_at_us, node_id, node_result_id, node_type, source, raw in connection.execute(query):
-            fold.add(seq, type_, state, ts_us, received_at_us, node_id, node_result_id, node_type, source,
-                     _details(fold, type_, state, node_result_id, node_type, raw))
+        fold = fold_events(execution_id, connection.execute(query))
         # Every run is rewritten: forget what the rows said, so nesting is compared afresh.
         self._nesting[execution_id] = {}
         return fold
@@ -156,33 +179,12 @@ def _continues(fold: ExecutionFold, rows: Sequence[tuple[Any, ...]]) -> bool:
     return all(row[SEQ] == first + offset for offset, row in enumerate(rows))
 
 
-def _add(fold: ExecutionFold, row: tuple[Any, ...]) -> str | None:
-    run = fold.add(
-        row[SEQ], row[TYPE], row[STATE], row[TS_US], row[RECEIVED_AT_US], row[NODE_ID], row[NODE_RESULT_ID],
-        row[NODE_TYPE], row[SOURCE_EXECUTION_ID],
-        _details(fold, row[TYPE], row[STATE], row[NODE_RESULT_ID], row[NODE_TYPE], row[RAW]),
-    )
-    return None if run is None else run.node_result_id
-
-
-def _details(
-    fold: ExecutionFold, type_: str, state: str | None, node_result_id: str | None, node_type: str | None, raw: str | None
-) -> RunDetails | None:
-    """The payload's part of the run (error code, children, usage), parsed only where it has one."""
-    if node_result_id is None or not raw:
-        return None
-    run = fold.runs.get(node_result_id)
-    if not needs_details(type_, state, node_type, run.node_type if run is not None else None):
-        return None
-    try:
-        body = load_json(raw)
-    except ValueError:
-        return None
-    return run_details(body, state, node_type)
-
-
 def _span_row(execution_id: str, run: RunFold, place: tuple[str | None, int], change_seq: int) -> tuple[Any, ...]:
-    values = {name: getattr(run, name) for name in _RUN_FIELDS}
-    values["child_execution_ids"] = json.dumps(list(run.child_execution_ids)) if run.child_execution_ids else None
-    values.update(execution_id=execution_id, parent_node_result_id=place[0], depth=place[1], change_seq=change_seq)
-    return tuple(values[name] for name in SPAN_COLUMNS)
+    children = json.dumps(list(run.child_execution_ids)) if run.child_execution_ids else None
+    return (execution_id, *_IDS(run), *place, *_TIMES(run), children, *_USAGE(run), change_seq)
+
+
+# The run's fields in SPAN_COLUMNS order, around the columns that do not come from the run.
+_IDS = attrgetter("node_result_id", "node_id", "node_type", "source_execution_id")
+_TIMES = attrgetter(*SPAN_COLUMNS[SPAN_COLUMNS.index("state") : SPAN_COLUMNS.index("child_execution_ids")])
+_USAGE = attrgetter(*SPAN_COLUMNS[SPAN_COLUMNS.index("model_name") : SPAN_COLUMNS.index("change_seq")])

@@ -166,6 +166,8 @@ class RecordingWriter:
         seq = self._next_seq.get(parsed.execution_id, 0)
         self._next_seq[parsed.execution_id] = seq + 1
         self._event_rows.append(event_row(parsed, self.recording_id, received_at_us, seq))
+        if self._spans is not None:
+            self._spans.take(parsed)
         facts = self._facts.get(parsed.execution_id)
         if facts is None:
             facts = self._facts[parsed.execution_id] = ExecutionFacts(parsed.execution_id)
