@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, Integer, Text, bindparam, cast, func, select, type_coerce, union
+from sqlalchemy import Engine, Integer, Text, bindparam, case, cast, func, literal_column, null, select, type_coerce, union
 from sqlalchemy.sql import ColumnElement, Select
 
 from recorder.store.arrow_tables import compact, rows_to_table
@@ -275,9 +275,12 @@ def _flag(column: ColumnElement) -> ColumnElement:
 def _real(dialect: Dialect, column: ColumnElement, *, bulk: bool) -> ColumnElement:
     """A float column as the pull can carry it. SQLite's bulk path (ADBC in a child process) types
     every non-text column as an integer and fails on the first REAL after its first batch, so a
-    whole-table SQLite pull reads floats as text (the ADBC driver's SQLite writes the shortest
-    text that reads back as the same double) and Arrow casts them back."""
-    return cast(column, Text) if bulk and dialect.name == "sqlite" else column
+    whole-table SQLite pull reads floats as text, with 17 significant digits (`%!.17g`: the `!`
+    lifts SQLite's default limit of 16), which read back as the same double; `_pull` casts them
+    back. The format is written into the SQL, not bound: a parameterless query keeps the bulk path."""
+    if not (bulk and dialect.name == "sqlite"):
+        return column
+    return case((column.is_(None), null()), else_=func.printf(literal_column("'%!.17g'"), column))
 
 
 def _pull(engine: Engine, dialect: Dialect, query: Select, schema: pa.Schema, *, expected_rows: int | None = None) -> pa.Table:
