@@ -15,6 +15,7 @@ from recorder.analytics import Analytics, UnknownGrouping
 from recorder.api import Recorder
 from recorder.demo.workload import body_bytes, build_workload
 from recorder.store import Store
+from recorder.store.schema import Event
 from recorder.stream.ingest import ingest_chunks, ingest_path
 from tests.conftest import BACKENDS
 from tests.test_analytics_timeline import StreamBuilder
@@ -273,3 +274,14 @@ def test_node_spans_view_agrees_with_timelines_on_the_awkward_cases(store: Store
         expected = pl.DataFrame([span.to_dict() for span in recorder.timeline(execution_id).spans]).select(columns)
         actual = recorder.sql("SELECT * FROM node_spans WHERE execution_id = ? ORDER BY start_us, start_pos", [execution_id])
         assert_frame_equal(actual.select(columns), expected, check_dtypes=False)
+
+
+def test_fleet_questions_read_spans_and_executions_never_events(store: Store, samples_dir: Path) -> None:
+    ingest_all_samples(store, samples_dir)
+    before = Analytics(store, persist=False)
+    answers = (before.latency("node"), before.usage("model"), before.latency("deployment,release_tag"))
+    with store.engine.begin() as connection:  # the events gone: only what ingest kept beside them is left
+        connection.execute(Event.__table__.delete())
+    after = Analytics(store, persist=False)
+    for expected, actual in zip(answers, (after.latency("node"), after.usage("model"), after.latency("deployment,release_tag"))):
+        assert_frame_equal(actual, expected)
