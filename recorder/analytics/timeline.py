@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from recorder.analytics.intervals import Interval, covered_us, critical_path, overlap_counts, peak_concurrency
 from recorder.store.analytics_reads import EventRow, ExecutionRow
-from recorder.model.events import load_json
-from recorder.model.spans import ExecutionFold, RunFold, needs_details, run_details
+from recorder.model.spans import ExecutionFold, RunFold, fold_events
 from recorder.model.timestamps import us_to_iso
 
 if TYPE_CHECKING:
@@ -179,21 +178,11 @@ _FRAME_COLUMNS = {
 
 def build_timeline(execution: ExecutionRow, events: Iterable[EventRow]) -> Timeline:
     """The timeline of `execution` from its events (any order; stream order is restored)."""
-    fold = ExecutionFold(execution.execution_id)
-    workflow_times: list[int] = []
-    latest_us: int | None = None
-    for event in sorted(events, key=lambda e: e.position):
-        moment = event.ts_us if event.ts_us is not None else event.received_at_us
-        latest_us = moment if latest_us is None else max(latest_us, moment)
-        if event.type == "WORKFLOW" and event.ts_us is not None:
-            workflow_times.append(event.ts_us)
-        details = None
-        if event.raw and event.node_result_id is not None:
-            run = fold.runs.get(event.node_result_id)
-            if needs_details(event.type, event.state, event.node_type, run.node_type if run else None):
-                details = run_details(_parse(event.raw), event.state, event.node_type)
-        fold.add(event.position, event.type, event.state, event.ts_us, event.received_at_us, event.node_id,
-                 event.node_result_id, event.node_type, event.source_execution_id, details)
+    events = sorted(events, key=lambda e: e.position)
+    fold = fold_events(execution.execution_id, (_event_tuple(event) for event in events))
+    workflow_times = [event.ts_us for event in events if event.type == "WORKFLOW" and event.ts_us is not None]
+    moments = [event.ts_us if event.ts_us is not None else event.received_at_us for event in events]
+    latest_us = max(moments) if moments else None
     orphans = fold.orphan_node_events
 
     spans = spans_of(fold)
@@ -269,10 +258,6 @@ def _effective_end(span: Span, horizon: int | None) -> int:
     return horizon if horizon is not None else span.start_us
 
 
-def _parse(raw: str | None) -> Any:
-    if not raw:
-        return None
-    try:
-        return load_json(raw)
-    except ValueError:
-        return None
+def _event_tuple(event: EventRow) -> tuple[Any, ...]:
+    return (event.position, event.type, event.state, event.ts_us, event.received_at_us, event.node_id,
+            event.node_result_id, event.node_type, event.source_execution_id, event.raw)

@@ -19,10 +19,11 @@ payload: `RunDetails` carries them, read from the payload once, where the caller
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from recorder.model.events import load_json
 from recorder.model.vocabulary import TERMINAL_STATES
 
 CONTAINER_TYPES = frozenset({"SUBWORKFLOW", "MAP"})
@@ -214,10 +215,27 @@ class ExecutionFold:
         run.add(seq, state, moment_us, ts_less, node_id, node_type, source_execution_id, details)
         return run
 
+    def details_from_text(
+        self, event_type: str | None, state: str | None, node_result_id: str | None, node_type: str | None, raw: str | None
+    ) -> RunDetails | None:
+        """What the event's verbatim text adds to its run, parsed only if the run keeps something."""
+        if node_result_id is None or not raw:
+            return None
+        run = self.runs.get(node_result_id)
+        if not needs_details(event_type, state, node_type, run.node_type if run is not None else None):
+            return None
+        try:
+            body = load_json(raw)
+        except ValueError:
+            return None
+        return run_details(body, state, node_type)
+
     def nesting(self) -> dict[str, tuple[str | None, int]]:
         """Each run's container run and depth. A nested run's `source_execution_id` is a child
         execution a SUBWORKFLOW or MAP run names; one whose container is unknown (its payload never
         named the child) still sits one level down, without a parent."""
+        if not any(run.source_execution_id is not None for run in self.runs.values()):
+            return dict.fromkeys(self.runs, (None, 0))  # nothing nested: the common case, quickly
         container_of: dict[str, str] = {}
         for run in self.runs.values():
             for child in run.child_execution_ids:
@@ -241,6 +259,17 @@ class ExecutionFold:
             if run.output_tokens is not None:
                 output_tokens = (output_tokens or 0) + run.output_tokens
         return SpanTotals(len(self.runs), cost, input_tokens, output_tokens, self.first_output_us)
+
+
+def fold_events(execution_id: str, events: Iterable[Sequence[Any]]) -> ExecutionFold:
+    """The fold of an execution's stored events, in stream order. Each event is (seq, type, state,
+    ts_us, received_at_us, node_id, node_result_id, node_type, source_execution_id, raw); the
+    verbatim `raw` is parsed only for the events whose run keeps something from their payload."""
+    fold = ExecutionFold(execution_id)
+    for seq, event_type, state, ts_us, received_at_us, node_id, node_result_id, node_type, source, raw in events:
+        details = fold.details_from_text(event_type, state, node_result_id, node_type, raw)
+        fold.add(seq, event_type, state, ts_us, received_at_us, node_id, node_result_id, node_type, source, details)
+    return fold
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from recorder.store.dialects import Dialect, dialect_of
 from recorder.store.engine import resolve_url
 from recorder.store.errors import StoreUnavailable
 from recorder.store.queries import ExecutionFilter
-from recorder.store.schema import Actual, Base, Event, Execution, Recording, Reject, StatusCheck
+from recorder.store.schema import Actual, Base, Event, Execution, NodeSpan, Recording, Reject, StatusCheck
 from recorder.store.writer import FlushPolicy, RecordingWriter
 
 if TYPE_CHECKING:
@@ -122,12 +122,15 @@ class Store:
         request: dict | RecordedRequest | None = None,
         policy: FlushPolicy | None = None,
         on_commit: Callable[[list[int]], None] | None = None,
+        spans: bool = True,
     ) -> RecordingWriter:
-        """A writer for one stream; call `add` per line and `finish` at the end."""
+        """A writer for one stream; call `add` per line and `finish` at the end. `spans=False`
+        leaves node_spans and the span aggregates behind the events: only benchmarks want that."""
         if isinstance(request, dict):
             request = RecordedRequest.from_body(request)
         return RecordingWriter(
-            self.engine, self.backend, source=source, request=request, policy=policy or FlushPolicy(), on_commit=on_commit
+            self.engine, self.backend, source=source, request=request, policy=policy or FlushPolicy(), on_commit=on_commit,
+            spans=spans,
         )
 
     # -- point reads ------------------------------------------------------------------------------
@@ -151,6 +154,10 @@ class Store:
 
     def events(self, execution_id: str) -> Sequence[Event]:
         return queries.events_of(self.engine, execution_id)
+
+    def spans(self, execution_id: str) -> Sequence[NodeSpan]:
+        """The node spans kept for the execution at ingest (recorder.store.span_upkeep)."""
+        return queries.spans_of(self.engine, execution_id)
 
     def recording(self, recording_id: int) -> Recording | None:
         return queries.get_recording(self.engine, recording_id)

@@ -42,6 +42,7 @@ from sqlalchemy.engine import URL, make_url
 from recorder.extras import require
 from recorder.store.errors import StoreUnavailable
 from recorder.store.event_rows import EVENT_COLUMNS, EXECUTION_ID, POSITION, RAW, RECORDING_ID, SEQ
+from recorder.store.span_rows import SPAN_COLUMNS
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -50,6 +51,12 @@ if TYPE_CHECKING:
 
 _LOOKUP_CHUNK = 500
 _COLUMN_LIST = ", ".join(EVENT_COLUMNS)
+_SPAN_LIST = ", ".join(SPAN_COLUMNS)
+_SPAN_UPDATES = ", ".join(f"{name} = excluded.{name}" for name in SPAN_COLUMNS if name not in ("execution_id", "node_result_id"))
+_UPSERT_SPANS_SQLITE = (
+    f"INSERT INTO node_spans ({_SPAN_LIST}) VALUES ({', '.join('?' for _ in SPAN_COLUMNS)}) "
+    f"ON CONFLICT (execution_id, node_result_id) DO UPDATE SET {_SPAN_UPDATES}"
+)
 
 
 class Dialect:
@@ -88,6 +95,10 @@ class Dialect:
     def store_events(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> tuple[Counter[str], list[tuple[int, bool]]]:
         """Insert event rows (tuples in EVENT_COLUMNS order), skipping stored ones: the new rows per
         execution_id, and (position, same line) for each row skipped."""
+        raise NotImplementedError
+
+    def upsert_spans(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Insert node_spans rows (tuples in SPAN_COLUMNS order), replacing stored runs with the same key."""
         raise NotImplementedError
 
     def wipe(self, connection: Connection, tables: Sequence[str]) -> None:
@@ -194,6 +205,15 @@ class SqliteDialect(Dialect):
                 skipped.append((row[POSITION], found is not None and found[2] == row[RAW]))
         return skipped
 
+    def upsert_spans(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        cursor = connection.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(_UPSERT_SPANS_SQLITE, rows)
+        finally:
+            cursor.close()
+
     def wipe(self, connection: Connection, tables: Sequence[str]) -> None:
         for table in reversed(tables):
             connection.execute(text(f"DELETE FROM {table}"))
@@ -274,6 +294,13 @@ class PostgresDialect(Dialect):
         "WHERE e.recording_id IS DISTINCT FROM s.recording_id OR e.position IS DISTINCT FROM s.position"
     )
 
+    _CREATE_SPANS_STAGING = "CREATE TEMPORARY TABLE IF NOT EXISTS spans_staging (LIKE node_spans INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    _COPY_SPANS_STAGING = f"COPY spans_staging ({_SPAN_LIST}) FROM STDIN"
+    _MERGE_SPANS = (
+        f"INSERT INTO node_spans ({_SPAN_LIST}) SELECT {_SPAN_LIST} FROM spans_staging "
+        f"ON CONFLICT (execution_id, node_result_id) DO UPDATE SET {_SPAN_UPDATES}"
+    )
+
     def normalise_url(self, url: URL) -> URL:
         _, _, driver = url.drivername.partition("+")
         return url.set(drivername=f"postgresql+{driver or 'psycopg'}")
@@ -326,6 +353,19 @@ class PostgresDialect(Dialect):
             new = Counter(execution_id for (execution_id,) in cursor.fetchall())
             cursor.execute(self._COMPARE_STAGING)
             return new, [(position, bool(same)) for position, same in cursor.fetchall()]
+
+    def upsert_spans(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+        """COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO UPDATE: a
+        bulk batch's tens of thousands of spans cost one round trip's worth of statements."""
+        if not rows:
+            return
+        with connection.connection.driver_connection.cursor() as cursor:
+            cursor.execute(self._CREATE_SPANS_STAGING)
+            cursor.execute("TRUNCATE spans_staging")
+            with cursor.copy(self._COPY_SPANS_STAGING) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cursor.execute(self._MERGE_SPANS)
 
     def wipe(self, connection: Connection, tables: Sequence[str]) -> None:
         connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))

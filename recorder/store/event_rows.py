@@ -28,14 +28,20 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "source_execution_id",
     "flags",
     "raw",
+    "change_seq",
 )
-EXECUTION_ID, POSITION, SEQ, RECORDING_ID, RECEIVED_AT_US, RAW = (
-    EVENT_COLUMNS.index(name) for name in ("execution_id", "position", "seq", "recording_id", "received_at_us", "raw")
+EXECUTION_ID, POSITION, SEQ, RECORDING_ID, TYPE, STATE, TS_US, RECEIVED_AT_US, NODE_ID, NODE_RESULT_ID, NODE_TYPE, SOURCE_EXECUTION_ID, RAW = (
+    EVENT_COLUMNS.index(name)
+    for name in (
+        "execution_id", "position", "seq", "recording_id", "type", "state", "ts_us", "received_at_us", "node_id",
+        "node_result_id", "node_type", "source_execution_id", "raw",
+    )
 )
 
 
 def event_row(event: ParsedEvent, recording_id: int, received_at_us: int, seq: int) -> tuple[Any, ...]:
-    """The events row of a parsed line, in EVENT_COLUMNS order (the table's column order)."""
+    """The events row of a parsed line, in EVENT_COLUMNS order (the table's column order), all but
+    the last column: the change cursor is known only in the transaction that stores it (`stamped`)."""
     return (
         event.execution_id,
         event.position,
@@ -53,3 +59,9 @@ def event_row(event: ParsedEvent, recording_id: int, received_at_us: int, seq: i
         event.flags_text,
         event.raw,
     )
+
+
+def stamped(rows: list[tuple[Any, ...]], change_seq: int) -> list[tuple[Any, ...]]:
+    """`rows` (from `event_row`) completed with the change cursor of the transaction storing them."""
+    tail = (change_seq,)
+    return [row + tail for row in rows]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select, update
 
 from recorder.model.facts import ExecutionFacts
+from recorder.model.spans import SpanTotals
 from recorder.model.request import RecordedRequest
 from recorder.model.vocabulary import INCOMPLETE
 from recorder.store.bulk import in_chunks
@@ -26,31 +27,52 @@ _executions = Execution.__table__
 _IN_CHUNK = 500
 
 
+def stored_executions(connection: Connection, execution_ids: Sequence[str]) -> dict[str, Any]:
+    """The stored rows of these executions, locked until the transaction ends (PostgreSQL): two
+    writers of one execution take turns, so each sees the other's counts and spans."""
+    stored: dict[str, Any] = {}
+    for chunk in in_chunks(execution_ids, _IN_CHUNK):
+        query = select(_executions).where(_executions.c.execution_id.in_(chunk)).with_for_update()
+        stored.update((row.execution_id, row) for row in connection.execute(query))
+    return stored
+
+
 def sync_executions(
     connection: Connection,
     dialect: Dialect,
     facts: Sequence[ExecutionFacts],
     *,
+    stored: Mapping[str, Any],
+    totals: Mapping[str, SpanTotals],
     new_events: Mapping[str, int],
     recording_id: int,
     request: RecordedRequest | None,
+    change_seq: int,
 ) -> None:
     """Create or update the execution rows the given facts describe, in the caller's transaction.
 
-    `new_events` says how many events per execution this transaction inserted: counters grow by
-    addition, so a flush costs the same at the end of a long stream as at its start. New
-    executions are inserted together, so a bulk batch of many executions costs a few statements.
+    `stored` holds the rows as they were before it (`stored_executions`); `new_events` says how
+    many events per execution this transaction inserted: counters grow by addition, so a flush
+    costs the same at the end of a long stream as at its start. `totals` are the span aggregates
+    of the executions whose spans changed (recorder.store.span_upkeep). New executions are
+    inserted together, so a bulk batch of many executions costs a few statements.
     """
-    for chunk in in_chunks(facts, _IN_CHUNK):
-        ids = [item.execution_id for item in chunk]
-        stored = {row.execution_id: row for row in connection.execute(select(_executions).where(_executions.c.execution_id.in_(ids)))}
-        fresh = [item for item in chunk if item.execution_id not in stored]
-        for item in chunk:
-            row = stored.get(item.execution_id)
-            if row is not None:
-                _update(connection, row, item, new_events.get(item.execution_id, 0), recording_id, request)
-        if fresh:
-            _insert_all(connection, dialect, fresh, new_events, recording_id, request)
+    fresh = []
+    for item in facts:
+        row = stored.get(item.execution_id)
+        if row is None:
+            fresh.append(item)
+        else:
+            _update(connection, row, item, new_events.get(item.execution_id, 0), recording_id, request,
+                    totals.get(item.execution_id), change_seq)
+    for chunk in in_chunks(fresh, _IN_CHUNK):
+        _insert_all(connection, dialect, chunk, new_events, recording_id, request, totals, change_seq)
+
+
+def mark_changed(connection: Connection, execution_ids: Sequence[str], change_seq: int) -> None:
+    """Stamp executions changed other than through their events (a recording folded into another)."""
+    for chunk in in_chunks(execution_ids, _IN_CHUNK):
+        connection.execute(update(_executions).where(_executions.c.execution_id.in_(chunk)).values(change_seq=change_seq))
 
 
 def _insert_all(
@@ -60,6 +82,8 @@ def _insert_all(
     new_events: Mapping[str, int],
     recording_id: int,
     request: RecordedRequest | None,
+    totals: Mapping[str, SpanTotals],
+    change_seq: int,
 ) -> None:
     """Insert executions not stored yet, each with its root, then hand over earlier children."""
     # One request describes every execution of its stream, so they share one parent.
@@ -79,6 +103,8 @@ def _insert_all(
             "outputs": facts.outputs,
             "event_count": new_events.get(facts.execution_id, 0),
             "root_execution_id": facts.execution_id,
+            "change_seq": change_seq,
+            **_totals_values(totals.get(facts.execution_id)),
             **_request_values(request, recording_id),
         }
         if request is not None:
@@ -87,12 +113,23 @@ def _insert_all(
                 values["root_execution_id"] = parent_root
         rows.append(values)
     dialect.insert_ignore(connection, _executions, rows, count=False)
-    _adopt_children(connection, [facts.execution_id for facts in fresh])
+    _adopt_children(connection, [facts.execution_id for facts in fresh], change_seq)
 
 
-def _update(connection: Connection, row: Any, facts: ExecutionFacts, added: int, recording_id: int, request: RecordedRequest | None) -> None:
+def _update(
+    connection: Connection,
+    row: Any,
+    facts: ExecutionFacts,
+    added: int,
+    recording_id: int,
+    request: RecordedRequest | None,
+    totals: SpanTotals | None,
+    change_seq: int,
+) -> None:
     # An expression, not a value: concurrent writers of one execution add up instead of overwriting.
-    changes: dict[str, Any] = {"event_count": _executions.c.event_count + added}
+    changes: dict[str, Any] = {"event_count": _executions.c.event_count + added, "change_seq": change_seq}
+    if totals is not None:
+        changes.update(_totals_values(totals))
     if row.run_id is None and facts.run_id:
         changes["run_id"] = facts.run_id
     if row.external_id is None and facts.external_id:
@@ -114,7 +151,20 @@ def _update(connection: Connection, row: Any, facts: ExecutionFacts, added: int,
         changes["external_id"] = row.external_id or facts.external_id or request.external_id
     connection.execute(update(_executions).where(_executions.c.execution_id == row.execution_id).values(**changes))
     if gains_request:
-        _attach_to_parent(connection, row.execution_id, request.previous_execution_id)
+        _attach_to_parent(connection, row.execution_id, request.previous_execution_id, change_seq)
+
+
+def _totals_values(totals: SpanTotals | None) -> dict[str, Any]:
+    """The span aggregate columns (defaults without totals: executemany wants equal keys)."""
+    if totals is None:
+        return {"span_count": 0, "prompt_cost_usd": None, "prompt_input_tokens": None, "prompt_output_tokens": None, "first_output_us": None}
+    return {
+        "span_count": totals.span_count,
+        "prompt_cost_usd": totals.prompt_cost_usd,
+        "prompt_input_tokens": totals.prompt_input_tokens,
+        "prompt_output_tokens": totals.prompt_output_tokens,
+        "first_output_us": totals.first_output_us,
+    }
 
 
 def _request_values(request: RecordedRequest | None, recording_id: int) -> dict[str, Any]:
@@ -140,7 +190,7 @@ def _root_of(connection: Connection, execution_id: str) -> str | None:
     ).scalar_one_or_none()
 
 
-def _attach_to_parent(connection: Connection, execution_id: str, parent_id: str | None) -> None:
+def _attach_to_parent(connection: Connection, execution_id: str, parent_id: str | None, change_seq: int) -> None:
     """Give `execution_id` and the subtree it roots the parent's root, if the parent is recorded."""
     if not parent_id or parent_id == execution_id:
         return
@@ -148,11 +198,13 @@ def _attach_to_parent(connection: Connection, execution_id: str, parent_id: str 
     if parent_root is None or parent_root == execution_id:
         return
     connection.execute(
-        update(_executions).where(_executions.c.root_execution_id == execution_id).values(root_execution_id=parent_root)
+        update(_executions)
+        .where(_executions.c.root_execution_id == execution_id)
+        .values(root_execution_id=parent_root, change_seq=change_seq)
     )
 
 
-def _adopt_children(connection: Connection, parent_ids: Sequence[str]) -> None:
+def _adopt_children(connection: Connection, parent_ids: Sequence[str], change_seq: int) -> None:
     """Children recorded before their parent rooted their own subtrees; hand those over.
 
     One query finds them (usually none); each found child costs one UPDATE of its subtree.
@@ -163,4 +215,4 @@ def _adopt_children(connection: Connection, parent_ids: Sequence[str]) -> None:
         )
     ).all()
     for child_id, parent_id in children:
-        _attach_to_parent(connection, child_id, parent_id)
+        _attach_to_parent(connection, child_id, parent_id, change_seq)

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from recorder.model.filters import ExecutionFilter
-from recorder.store.schema import Event, Execution, Recording, Reject
+from recorder.store.schema import Event, Execution, NodeSpan, Recording, Reject
 
 
 def list_executions(engine: Engine, where: ExecutionFilter = ExecutionFilter()) -> Sequence[Execution]:
@@ -67,6 +67,12 @@ def events_of(engine: Engine, execution_id: str) -> Sequence[Event]:
     """The execution's events in stream order."""
     with Session(engine, expire_on_commit=False) as session:
         return session.scalars(select(Event).where(Event.execution_id == execution_id).order_by(Event.seq)).all()
+
+
+def spans_of(engine: Engine, execution_id: str) -> Sequence[NodeSpan]:
+    """An execution's stored node spans, in the order their runs first appeared."""
+    with Session(engine, expire_on_commit=False) as session:
+        return session.scalars(select(NodeSpan).where(NodeSpan.execution_id == execution_id).order_by(NodeSpan.first_seq)).all()
 
 
 def get_recording(engine: Engine, recording_id: int) -> Recording | None:

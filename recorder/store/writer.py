@@ -22,9 +22,11 @@ from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
 from recorder.model.timestamps import now_us
 from recorder.model.vocabulary import Outcome
-from recorder.store.bulk import insert_events
-from recorder.store.event_rows import EXECUTION_ID, POSITION, RAW, RECEIVED_AT_US, SEQ, event_row
-from recorder.store.executions import sync_executions
+from recorder.store import change_cursor
+from recorder.store.bulk import InsertedEvents, insert_events
+from recorder.store.event_rows import EXECUTION_ID, POSITION, RAW, RECEIVED_AT_US, SEQ, event_row, stamped
+from recorder.store.executions import stored_executions, sync_executions
+from recorder.store.span_upkeep import SpanUpkeep
 from recorder.store.schema import Event, Execution, Recording, Reject
 
 if TYPE_CHECKING:
@@ -72,8 +74,11 @@ class RecordingWriter:
         request: RecordedRequest | None,
         policy: FlushPolicy,
         on_commit: Callable[[list[int]], None] | None = None,
+        spans: bool = True,
     ) -> None:
         self._engine = engine
+        # Off only to measure what keeping spans costs (bench/): the store's spans then lag its events.
+        self._spans = SpanUpkeep(dialect) if spans else None
         self._dialect = dialect
         # Told the received_at_us of every line just committed (benchmarks measure commit delay).
         self._on_commit = on_commit
@@ -161,6 +166,8 @@ class RecordingWriter:
         seq = self._next_seq.get(parsed.execution_id, 0)
         self._next_seq[parsed.execution_id] = seq + 1
         self._event_rows.append(event_row(parsed, self.recording_id, received_at_us, seq))
+        if self._spans is not None:
+            self._spans.take(parsed)
         facts = self._facts.get(parsed.execution_id)
         if facts is None:
             facts = self._facts[parsed.execution_id] = ExecutionFacts(parsed.execution_id)
@@ -184,20 +191,30 @@ class RecordingWriter:
         return time.monotonic() - self._oldest_pending >= self._policy.max_delay_s
 
     def flush(self) -> None:
-        """Commit everything received so far, in one transaction."""
+        """Commit everything received so far, in one transaction: the events, the rejects, the
+        executions they touch, and those executions' node spans, all stamped with one change."""
         with self._engine.begin() as connection:
-            inserted = insert_events(self._dialect, connection, self._event_rows)
+            change_seq = change_cursor.advance(connection)
+            rows = stamped(self._event_rows, change_seq)
+            inserted = insert_events(self._dialect, connection, rows)
             self._events += inserted.new.total()
             self._duplicates += len(inserted.duplicates)
             self._note_events_elsewhere(inserted.duplicates)
             self._store_rejects(connection, self._reject_rows + [self._conflict_reject(row) for row in inserted.conflicts])
             if self._touched:
+                stored = stored_executions(connection, list(self._touched))
+                totals = {}
+                if self._spans is not None and inserted.new:
+                    totals = self._spans.fold(connection, _new_rows(rows, inserted), stored, change_seq)
                 sync_executions(
-                    connection, self._dialect, list(self._touched.values()), new_events=inserted.new, recording_id=self.recording_id, request=self._request
+                    connection, self._dialect, list(self._touched.values()), stored=stored, totals=totals,
+                    new_events=inserted.new, recording_id=self.recording_id, request=self._request, change_seq=change_seq,
                 )
             connection.execute(update(Recording).where(Recording.id == self.recording_id).values(**self._progress()))
         if self._on_commit is not None:
             self._on_commit([row[RECEIVED_AT_US] for row in self._event_rows] + [row["received_at_us"] for row in self._reject_rows])
+        if self._spans is not None:
+            self._spans.forget([execution_id for execution_id, facts in self._touched.items() if facts.terminal_state is not None])
         self._event_rows.clear()
         self._reject_rows.clear()
         self._touched.clear()
@@ -317,6 +334,7 @@ class RecordingWriter:
         some of the lines first), and remove this one."""
         moved_events = select(func.count()).select_from(Event).where(Event.recording_id == self.recording_id).scalar_subquery()
         with self._engine.begin() as connection:
+            change_seq = change_cursor.advance(connection)
             earlier = connection.execute(
                 select(Recording.id, Recording.request).where(Recording.body_sha256 == self._sha.hexdigest())
             ).one()
@@ -334,8 +352,18 @@ class RecordingWriter:
             )
             connection.execute(update(Reject).where(Reject.recording_id == self.recording_id).values(recording_id=earlier.id))
             connection.execute(
-                update(Execution).where(Execution.recording_id == self.recording_id).values(recording_id=earlier.id)
+                update(Execution)
+                .where(Execution.recording_id == self.recording_id)
+                .values(recording_id=earlier.id, change_seq=change_seq)
             )
             connection.execute(Recording.__table__.delete().where(Recording.id == self.recording_id))
         return earlier.id
 
+
+
+def _new_rows(rows: list[tuple[Any, ...]], inserted: InsertedEvents) -> list[tuple[Any, ...]]:
+    """The rows this flush stored (skipping lines already stored, or conflicting with them)."""
+    if not inserted.duplicates and not inserted.conflicts:
+        return rows
+    skipped = {position for position, _, _ in inserted.duplicates} | {row[POSITION] for row in inserted.conflicts}
+    return [row for row in rows if row[POSITION] not in skipped]

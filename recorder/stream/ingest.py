@@ -47,9 +47,11 @@ def ingest_chunks(
     source: str,
     request: dict[str, Any] | RecordedRequest | None = None,
     policy: FlushPolicy | None = None,
+    spans: bool = True,
 ) -> RecordingResult:
-    """Record one response body that arrives as byte chunks (split anywhere)."""
-    writer = store.writer(source=source, request=request, policy=policy or FlushPolicy.bulk())
+    """Record one response body that arrives as byte chunks (split anywhere). `spans=False` is
+    for benchmarks only (see `Store.writer`)."""
+    writer = store.writer(source=source, request=request, policy=policy or FlushPolicy.bulk(), spans=spans)
     splitter = LineSplitter()
     for chunk in chunks:
         received_at_us = now_us()  # the lines of one chunk arrived together

@@ -1,0 +1,37 @@
+"""The layout of a node_spans row as the span upkeep writes it: a plain tuple in the table's column order.
+
+Spelled here, like the events row (recorder.store.event_rows), so the engine code
+(recorder.store.dialects) can build its upsert statements without importing the schema; the store's
+contract tests check that it matches the table.
+"""
+
+from __future__ import annotations
+
+SPAN_COLUMNS: tuple[str, ...] = (
+    "execution_id",
+    "node_result_id",
+    "node_id",
+    "node_type",
+    "source_execution_id",
+    "parent_node_result_id",
+    "depth",
+    "state",
+    "first_seq",
+    "initiated",
+    "start_us",
+    "start_pos",
+    "start_ts_less",
+    "end_us",
+    "end_pos",
+    "end_ts_less",
+    "first_output_us",
+    "first_output_ts_less",
+    "streaming_events",
+    "error_code",
+    "child_execution_ids",
+    "model_name",
+    "input_tokens",
+    "output_tokens",
+    "cost_usd",
+    "change_seq",
+)
