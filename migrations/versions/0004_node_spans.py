@@ -37,8 +37,7 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-from recorder.model.events import load_json
-from recorder.model.spans import CONTAINER_TYPES, ExecutionFold, RunDetails, needs_details, run_details
+from recorder.model.spans import CONTAINER_TYPES, ExecutionFold, needs_details
 
 
 revision: str = '0004'
@@ -269,8 +268,9 @@ _TOTALS = ("span_count", "prompt_cost_usd", "prompt_input_tokens", "prompt_outpu
 
 
 def _folds(connection: sa.Connection, rows: Iterable[Any]) -> Iterable[ExecutionFold]:
-    """Each execution's fold, complete, from its events in (execution_id, seq) order; exactly what
-    recorder.analytics.timeline.build_timeline folds, payloads parsed where it parses them."""
+    """Each execution's fold, complete, from its events in (execution_id, seq) order: what
+    recorder.model.spans.fold_events (the timeline's fold) makes of them, the text of an event the
+    cursor did not bring read on its own where the fold wants it."""
     fold: ExecutionFold | None = None
     for execution_id, seq, event_type, state, ts_us, received_at_us, node_id, node_result_id, node_type, source, raw in rows:
         if fold is None or execution_id != fold.execution_id:
@@ -279,24 +279,18 @@ def _folds(connection: sa.Connection, rows: Iterable[Any]) -> Iterable[Execution
             fold = ExecutionFold(execution_id)
         details = None
         if node_result_id is not None:
-            run = fold.runs.get(node_result_id)
-            if needs_details(event_type, state, node_type, run.node_type if run is not None else None):
-                details = _details(connection, execution_id, seq, raw, state, node_type)
+            if raw is None and _wants_details(fold, event_type, state, node_result_id, node_type):
+                # Not brought by the cursor (see _DETAILS_WANTED); events.raw itself is never NULL.
+                raw = connection.execute(_RAW_OF, {"execution_id": execution_id, "seq": seq}).scalar_one()
+            details = fold.details_from_text(event_type, state, node_result_id, node_type, raw)
         fold.add(seq, event_type, state, ts_us, received_at_us, node_id, node_result_id, node_type, source, details)
     if fold is not None:
         yield fold
 
 
-def _details(connection: sa.Connection, execution_id: str, seq: int, raw: str | None, state: str | None, node_type: str | None) -> RunDetails | None:
-    if raw is None:  # not brought by the cursor (see _DETAILS_WANTED): events.raw is never NULL
-        raw = connection.execute(_RAW_OF, {"execution_id": execution_id, "seq": seq}).scalar_one()
-    if not raw:
-        return None
-    try:
-        body = load_json(raw)
-    except ValueError:
-        return None
-    return run_details(body, state, node_type)
+def _wants_details(fold: ExecutionFold, event_type: str, state: str | None, node_result_id: str, node_type: str | None) -> bool:
+    run = fold.runs.get(node_result_id)
+    return needs_details(event_type, state, node_type, run.node_type if run is not None else None)
 
 
 def _span_rows(fold: ExecutionFold) -> list[dict[str, Any]]:
