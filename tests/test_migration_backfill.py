@@ -10,7 +10,6 @@ bodies today can be compared row for row.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -248,14 +247,11 @@ def migrated(old_store: tuple[str, Filled]) -> tuple[str, Filled]:
 # -- what the store holds after the upgrade ---------------------------------------------------------------------
 
 
-def span_rows(engine: Engine, execution_id: str | None = None) -> dict[tuple[str, str], dict[str, Any]]:
-    """node_spans rows by (execution_id, node_result_id)."""
-    table = NodeSpan.__table__
-    query = select(table)
-    if execution_id is not None:
-        query = query.where(table.c.execution_id == execution_id)
+def span_rows(engine: Engine) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every node_spans row, by (execution_id, node_result_id)."""
     with engine.connect() as connection:
-        return {(row["execution_id"], row["node_result_id"]): dict(row) for row in connection.execute(query).mappings()}
+        rows = connection.execute(select(NodeSpan.__table__)).mappings()
+        return {(row["execution_id"], row["node_result_id"]): dict(row) for row in rows}
 
 
 def aggregate_rows(engine: Engine) -> dict[str, dict[str, Any]]:
@@ -361,7 +357,17 @@ def test_backfilled_rows_equal_the_rows_ingest_keeps_for_the_same_bodies(
         expected = {key: without(row, "change_seq") for key, row in span_rows(ingested.engine).items()}
         assert {key: without(row, "change_seq") for key, row in span_rows(backfilled.engine).items()} == expected
         assert aggregate_rows(backfilled.engine) == aggregate_rows(ingested.engine)
+        # Both read back as None in Python: no children is SQL NULL in both, not the JSON null.
+        assert childless(backfilled.engine) == childless(ingested.engine) == sum(
+            row["child_execution_ids"] is None for row in expected.values()
+        )
     assert len(expected) > 0
+
+
+def childless(engine: Engine) -> int:
+    table = NodeSpan.__table__
+    with engine.connect() as connection:
+        return connection.execute(select(func.count()).where(table.c.child_execution_ids.is_(None))).scalar_one()
 
 
 def test_the_edge_cases_come_out_as_the_span_rules_say(migrated: tuple[str, Filled]) -> None:

@@ -192,7 +192,7 @@ _executions = sa.table(
 
 # The events whose payload `needs_details` may want, judged from their own columns. Only these
 # bring their verbatim text over the wire (most events are STREAMING chunks nobody parses here);
-# an event wanted only because of its run's type is fetched on its own (`_raw_of`), so the rows
+# an event wanted only because of its run's type is fetched on its own (`_RAW_OF`), so the rows
 # are right whatever this filter misses, and it is only a matter of speed.
 _DETAILS_WANTED = sa.and_(
     _events.c.type == "NODE",
@@ -234,6 +234,8 @@ _SET_TOTALS = (
     )
 )
 
+_TOTALS = ("span_count", "prompt_cost_usd", "prompt_input_tokens", "prompt_output_tokens", "first_output_us")
+
 
 def _backfill(connection: sa.Connection) -> None:
     """Fold every stored execution's events into node_spans rows and executions aggregates."""
@@ -262,9 +264,6 @@ def _backfill(connection: sa.Connection) -> None:
     if total_rows:
         connection.execute(_SET_TOTALS, total_rows)
     _log.info("Backfilled %d node spans of %d executions", spans, executions)
-
-
-_TOTALS = ("span_count", "prompt_cost_usd", "prompt_input_tokens", "prompt_output_tokens", "first_output_us")
 
 
 def _folds(connection: sa.Connection, rows: Iterable[Any]) -> Iterable[ExecutionFold]:
