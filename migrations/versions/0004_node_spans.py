@@ -17,8 +17,8 @@ by the largest execution's runs, whatever the store's size. Events keep change_s
 before the cursor existed); executions and spans get change_seq 1, the store's first change.
 Cost, measured for the whole upgrade (DDL included) on the shared 2-core project machine, whose
 load makes figures vary by a third (scratch script: demo workload ingested at head, downgraded to
-0003, upgraded in a fresh process): 200,003 events (3,606 executions, 30,635 spans) take 2.2-3.6 s
-on SQLite (56,000-92,000 events/s) and 2.9-5.2 s on PostgreSQL (39,000-68,000 events/s); 1,000,022
+0003, upgraded in a fresh process): 200,003 events (3,606 executions, 30,635 spans) take 1.7-3.6 s
+on SQLite (56,000-115,000 events/s) and 2.7-5.2 s on PostgreSQL (39,000-73,000 events/s); 1,000,022
 events take 10 s on SQLite (96,000/s) and 23 s on PostgreSQL (43,000/s), where inserting the spans
 row by row (executemany) is about a third of the time, reading the events and folding them the
 rest. The migrating process peaks at about 100 MB at either size. A store of 10 million events
