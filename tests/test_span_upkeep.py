@@ -244,6 +244,18 @@ def test_executions_of_a_long_bulk_body_cross_batch_boundaries(store: Store, sam
     assert_spans_match_timelines(store, _execution_ids(body))
 
 
+def test_large_batches_take_the_bulk_upsert_path(store: Store, samples_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Many spans per flush (PostgreSQL COPYs them through a staging table past a threshold,
+    lowered here so the samples cross it), some of them updates of runs an earlier flush wrote."""
+    from recorder.store import FlushPolicy
+
+    if store.dialect == "postgresql":
+        monkeypatch.setattr(type(store.backend), "SMALL_SPAN_BATCH", 20)
+    body = [line for lines, _ in sample_bodies(samples_dir) for line in lines]
+    ingest_chunks(store, [b"\n".join(body) + b"\n"], source="bulk", policy=FlushPolicy(max_events=len(body) // 3, max_delay_s=None))
+    assert_spans_match_timelines(store, _execution_ids(body))
+
+
 def test_spans_off_leaves_the_table_empty_for_the_benchmark_baseline(store: Store, samples_dir: Path) -> None:
     lines, request = sample_bodies(samples_dir)[0]
     ingest_chunks(store, [b"\n".join(lines) + b"\n"], source="plain", request=request, spans=False)

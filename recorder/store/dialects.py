@@ -296,6 +296,11 @@ class PostgresDialect(Dialect):
 
     _CREATE_SPANS_STAGING = "CREATE TEMPORARY TABLE IF NOT EXISTS spans_staging (LIKE node_spans INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     _COPY_SPANS_STAGING = f"COPY spans_staging ({_SPAN_LIST}) FROM STDIN"
+    SMALL_SPAN_BATCH = 200
+    _UPSERT_SPANS = (
+        f"INSERT INTO node_spans ({_SPAN_LIST}) VALUES ({', '.join('%s' for _ in SPAN_COLUMNS)}) "
+        f"ON CONFLICT (execution_id, node_result_id) DO UPDATE SET {_SPAN_UPDATES}"
+    )
     _MERGE_SPANS = (
         f"INSERT INTO node_spans ({_SPAN_LIST}) SELECT {_SPAN_LIST} FROM spans_staging "
         f"ON CONFLICT (execution_id, node_result_id) DO UPDATE SET {_SPAN_UPDATES}"
@@ -355,11 +360,15 @@ class PostgresDialect(Dialect):
             return new, [(position, bool(same)) for position, same in cursor.fetchall()]
 
     def upsert_spans(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-        """COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO UPDATE: a
-        bulk batch's tens of thousands of spans cost one round trip's worth of statements."""
+        """A few rows (a live flush): one pipelined executemany of the upsert. Many (a bulk batch's
+        tens of thousands): COPY into a temporary staging table, then one INSERT ... ON CONFLICT DO
+        UPDATE, a few statements whatever the count."""
         if not rows:
             return
         with connection.connection.driver_connection.cursor() as cursor:
+            if len(rows) <= self.SMALL_SPAN_BATCH:
+                cursor.executemany(self._UPSERT_SPANS, rows)
+                return
             cursor.execute(self._CREATE_SPANS_STAGING)
             cursor.execute("TRUNCATE spans_staging")
             with cursor.copy(self._COPY_SPANS_STAGING) as copy:
