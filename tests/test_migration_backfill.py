@@ -24,7 +24,7 @@ from recorder.model.events import ParsedEvent, parse_line
 from recorder.model.facts import ExecutionFacts
 from recorder.model.lines import RawLine, split_body
 from recorder.model.spans import ExecutionFold, fold_events
-from recorder.store import Store
+from recorder.store import FlushPolicy, Store
 from recorder.store.analytics_reads import execution_events
 from recorder.store.engine import downgrade
 from recorder.store.event_rows import EVENT_COLUMNS, event_row
@@ -271,13 +271,17 @@ def fold_of_stored_events(engine: Engine, execution_id: str) -> ExecutionFold:
     return fold_events(execution_id, events)
 
 
-def ingest_today(url: str, bodies: Sequence[Body]) -> None:
-    """Record the bodies with today's writer (span upkeep on), each line at its receive time."""
+def ingest_today(url: str, bodies: Sequence[Body], policy: FlushPolicy) -> None:
+    """Record the bodies with today's writer (span upkeep on), each line at its receive time: one
+    stream per body in the live consumer's small batches, or all bodies as one bulk stream (one
+    batch of hundreds of spans: PostgreSQL upserts those through COPY)."""
+    streams = [[body] for body in bodies] if policy.max_events < 1000 else [bodies]
     with Store(url) as store:
-        for body in bodies:
-            writer = store.writer(source=f"test:{body.name}", request=body.request)
-            for line, received_at_us in body.lines:
-                writer.add(line, received_at_us=received_at_us)
+        for stream in streams:
+            writer = store.writer(source="test", request=stream[0].request, policy=policy)
+            lines = [line for body in stream for line in body.lines]
+            for position, (line, received_at_us) in enumerate(lines):
+                writer.add(RawLine(position, line.data, line.terminated), received_at_us=received_at_us)
             writer.finish()
 
 
@@ -345,14 +349,15 @@ def test_backfilled_aggregates_equal_the_totals_of_the_fold(migrated: tuple[str,
     assert set(stored) == set(filled.every_execution)
 
 
+@pytest.mark.parametrize("policy", [FlushPolicy(), FlushPolicy.bulk()], ids=["live-batches", "bulk-batches"])
 def test_backfilled_rows_equal_the_rows_ingest_keeps_for_the_same_bodies(
-    migrated: tuple[str, Filled], store_url: str, bodies: list[Body]
+    migrated: tuple[str, Filled], store_url: str, bodies: list[Body], policy: FlushPolicy
 ) -> None:
     """The backfill and the upkeep at ingest fold alike: a store migrated from 0003 and a new store
-    that records the same bodies (in the writer's small live batches) hold the same rows, change
-    cursor aside."""
+    that records the same bodies (in small live batches, or one bulk batch) hold the same rows,
+    change cursor aside."""
     url, _ = migrated
-    ingest_today(store_url, bodies)
+    ingest_today(store_url, bodies, policy)
     with Store(url) as backfilled, Store(store_url) as ingested:
         expected = {key: without(row, "change_seq") for key, row in span_rows(ingested.engine).items()}
         assert {key: without(row, "change_seq") for key, row in span_rows(backfilled.engine).items()} == expected
