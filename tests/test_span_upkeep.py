@@ -187,6 +187,7 @@ def test_recording_the_same_body_again_changes_no_span(store: Store, samples_dir
     ingest_chunks(store, [b"\n\n".join(lines) + b"\n"], source="reframed", request=request)
     assert stored_rows(store, ids) == before
     assert {row.change_seq for i in ids for row in store.spans(i)} == cursor  # not even rewritten
+    assert {store.execution(i).change_seq for i in ids} == cursor  # nor the executions: readers pull nothing
 
 
 def test_a_cut_copy_then_the_full_stream_equal_the_full_stream_alone(store: Store, samples_dir: Path) -> None:
