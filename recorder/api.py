@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from recorder.analytics import Analytics, Lineage, Timeline
+    from recorder.analytics.fleet import CacheInfo
     from recorder.demo.live_recording import DemoRun
     from recorder.stream.http import LiveResult
     from recorder.stream.vellum_api import Timeouts
@@ -396,8 +397,30 @@ class Recorder:
         regression question): counts, p50/p90/p99 of each, delta and ratio, worst first."""
         return self._fleet("Recorder.compare()").compare(deployment, baseline, candidate, metric=metric)
 
-    def sql(self, query: str, params: Sequence[Any] | None = None, *, allow_files: bool = False) -> pl.DataFrame:
-        """Ad-hoc DuckDB SQL (`?` parameters) over the views executions, events and node_spans.
-        Without `allow_files` the query cannot touch files or the network (read_text, COPY ... TO,
-        ATTACH) nor install or load extensions."""
-        return self._fleet("Recorder.sql()").sql(query, params, allow_files=allow_files)
+    def sql(
+        self, query: str, params: Sequence[Any] | None = None, *, allow_files: bool = False, events: bool = False
+    ) -> pl.DataFrame:
+        """Ad-hoc DuckDB SQL (`?` parameters) over the views executions and node_spans, and events
+        with `events=True` (the events' indexed columns, pulled from the store for that query's
+        connection only: the fleet snapshot holds no events). Without `allow_files` the query
+        cannot touch files or the network (read_text, COPY ... TO, ATTACH) nor install or load
+        extensions."""
+        return self._fleet("Recorder.sql()").sql(query, params, allow_files=allow_files, events=events)
+
+    # -- the fleet snapshot's cache -----------------------------------------------------------------
+
+    def cache_info(self) -> CacheInfo:
+        """This store's fleet snapshot on disk: its folder, size, and the store state (store_id,
+        change cursor) and rows it holds. Reads only the cache folder."""
+        return self._fleet("Recorder.cache_info()").cache_info()
+
+    def clear_cache(self, *, every_store: bool = False) -> int:
+        """Drop this store's fleet snapshot from disk, or with `every_store` every store's;
+        returns the bytes freed. The next fleet question pulls the store again."""
+        if every_store:
+            from recorder.analytics.analytics import clear_all_caches
+
+            self._fleet("Recorder.clear_cache()")
+            freed = clear_all_caches()
+            return freed + self.analytics.clear_cache()
+        return self._fleet("Recorder.clear_cache()").clear_cache()

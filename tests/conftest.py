@@ -9,6 +9,7 @@ can never pass while silently testing one engine.
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,10 @@ from recorder.store import Store
 # The CLI sizes its output to COLUMNS when not on a terminal (pytest-xdist workers set 80): one
 # width for every test, so an assertion never depends on where a long message wraps.
 os.environ["COLUMNS"] = "200"
+# The fleet snapshot persists in the user cache by default: the suite keeps it (and the report's
+# Vega bundle) in a folder of its own per process, never in the real one.
+os.environ["RECORDER_CACHE_DIR"] = tempfile.mkdtemp(prefix="recorder-test-cache-")
+os.environ.pop("RECORDER_ANALYTICS_DIR", None)
 
 POSTGRES_URL = os.environ.get("RECORDER_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = [b.strip() for b in os.environ.get("RECORDER_TEST_BACKENDS", "sqlite,postgresql").split(",") if b.strip()]

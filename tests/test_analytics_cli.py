@@ -112,3 +112,10 @@ def test_sql_json_returns_rows_and_sql_errors_are_one_line(samples_url: str) -> 
     assert [row["status"] for row in rows] == ["FULFILLED", "REJECTED"]
     result = run(samples_url, "sql", "SELECT nope FROM executions")
     assert result.exit_code == 1 and result.output.startswith("Error: ") and len(result.output.strip().splitlines()) == 1
+
+
+def test_sql_events_pulls_the_events_view_only_when_asked(samples_url: str, sample_recorder: Recorder) -> None:
+    result = run(samples_url, "sql", "SELECT count(*) AS n FROM events")
+    assert result.exit_code == 1 and "events" in result.output
+    [row] = run_json(samples_url, "sql", "--events", "SELECT count(*) AS n FROM events")
+    assert row["n"] == sample_recorder.sql("SELECT sum(event_count) FROM executions").item()

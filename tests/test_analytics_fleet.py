@@ -15,6 +15,7 @@ from recorder.analytics import Analytics, UnknownGrouping
 from recorder.api import Recorder
 from recorder.demo.workload import body_bytes, build_workload
 from recorder.store import Store
+from recorder.store.schema import Event
 from recorder.stream.ingest import ingest_chunks, ingest_path
 from tests.conftest import BACKENDS
 from tests.test_analytics_timeline import StreamBuilder
@@ -167,33 +168,52 @@ def test_sql_runs_over_the_documented_views_with_parameters(samples: Recorder, s
     execution_id = load_truth(samples_dir, "exec_0003")["execution_id"]
     counts = samples.sql(
         "SELECT (SELECT count(*) FROM executions) AS executions, (SELECT count(*) FROM events WHERE execution_id = ?) AS events,"
-        " (SELECT count(*) FROM node_spans WHERE execution_id = ?) AS spans", [execution_id, execution_id]
+        " (SELECT count(*) FROM node_spans WHERE execution_id = ?) AS spans", [execution_id, execution_id], events=True
     )
     assert counts.row(0) == (30, load_truth(samples_dir, "exec_0003")["event_count"], 16)
 
 
-# -- the snapshot ---------------------------------------------------------------------------------------------
+def test_the_events_view_is_there_only_when_asked_for(samples: Recorder) -> None:
+    import duckdb
+
+    with pytest.raises(duckdb.CatalogException):
+        samples.sql("SELECT count(*) FROM events")
+    assert samples.sql("SELECT count(*) FROM events", events=True).item() == samples.sql("SELECT sum(event_count) FROM executions").item()
+
+
+def test_the_executions_view_carries_the_span_aggregates(samples: Recorder, samples_dir: Path) -> None:
+    for name in SAMPLE_NAMES:
+        truth = load_truth(samples_dir, name)
+        row = samples.sql(
+            "SELECT span_count, prompt_cost_usd, time_to_first_output_ms FROM executions WHERE execution_id = ?", [truth["execution_id"]]
+        ).row(0, named=True)
+        assert row["span_count"] == len(truth["timeline"]["spans"]), name
+        reported = (truth.get("prompt_usage_reported_total") or {}).get("cost_usd")
+        assert row["prompt_cost_usd"] == (pytest.approx(reported) if reported else None), name
+
+
+# -- the snapshot (refresh modes, the copy on disk: see also tests/test_fleet_cache.py) ---------------------
 
 
 def test_fleet_snapshot_is_pulled_once_and_reused_while_the_store_is_unchanged(store: Store, samples_dir: Path) -> None:
     ingest_all_samples(store, samples_dir)
-    analytics = Analytics(store)
+    analytics = Analytics(store, persist=False)
     assert analytics.refresh().mode == "full"
     analytics.latency("node")
     assert analytics.refresh().mode == "unchanged"
 
 
-def test_new_events_refresh_only_the_executions_they_touch(store: Store, samples_dir: Path) -> None:
+def test_new_events_refresh_only_the_rows_they_wrote(store: Store, samples_dir: Path) -> None:
     for name in SAMPLE_NAMES[:20]:
         ingest_path(store, str(samples_dir / f"{name}.ndjson"), request=load_truth(samples_dir, name)["request"])
-    analytics = Analytics(store)
+    analytics = Analytics(store, persist=False)
     analytics.refresh()
     cut = StreamBuilder().workflow("INITIATED", 0).node("p", "INITIATED", 5, node_type="PROMPT")
     cut.record(store)
     report = analytics.refresh()
-    assert (report.mode, report.executions_pulled) == ("incremental", 1)
+    assert (report.mode, report.executions_pulled, report.spans_pulled) == ("incremental", 1, 1)
     assert analytics.sql("SELECT count(*) FROM node_spans WHERE open").item() == 1
-    assert_frame_equal(analytics.latency("node_type"), Analytics(store).latency("node_type"))
+    assert_frame_equal(analytics.latency("node_type"), Analytics(store, persist=False).latency("node_type"))
 
 
 def test_a_snapshot_directory_lets_a_new_process_start_from_parquet(store: Store, samples_dir: Path, tmp_path: Path) -> None:
@@ -226,8 +246,9 @@ def test_a_loaded_snapshot_catches_up_with_what_was_recorded_since(store: Store,
         ingest_path(store, str(samples_dir / f"{name}.ndjson"), request=load_truth(samples_dir, name)["request"])
     later = Analytics(store, snapshot_dir=tmp_path / "snapshot")
     report = later.refresh()
-    assert (report.mode, report.executions_pulled) == ("incremental", 2)
-    assert_frame_equal(later.latency("node"), Analytics(store).latency("node"))
+    new_spans = sum(len(load_truth(samples_dir, name)["timeline"]["spans"]) for name in SAMPLE_NAMES[10:12])
+    assert (report.mode, report.executions_pulled, report.spans_pulled) == ("incremental", 2, new_spans)
+    assert_frame_equal(later.latency("node"), Analytics(store, persist=False).latency("node"))
 
 
 def test_node_spans_view_agrees_with_timelines_on_the_awkward_cases(store: Store) -> None:
@@ -253,3 +274,14 @@ def test_node_spans_view_agrees_with_timelines_on_the_awkward_cases(store: Store
         expected = pl.DataFrame([span.to_dict() for span in recorder.timeline(execution_id).spans]).select(columns)
         actual = recorder.sql("SELECT * FROM node_spans WHERE execution_id = ? ORDER BY start_us, start_pos", [execution_id])
         assert_frame_equal(actual.select(columns), expected, check_dtypes=False)
+
+
+def test_fleet_questions_read_spans_and_executions_never_events(store: Store, samples_dir: Path) -> None:
+    ingest_all_samples(store, samples_dir)
+    before = Analytics(store, persist=False)
+    answers = (before.latency("node"), before.usage("model"), before.latency("deployment,release_tag"))
+    with store.engine.begin() as connection:  # the events gone: only what ingest kept beside them is left
+        connection.execute(Event.__table__.delete())
+    after = Analytics(store, persist=False)
+    for expected, actual in zip(answers, (after.latency("node"), after.usage("model"), after.latency("deployment,release_tag"))):
+        assert_frame_equal(actual, expected)

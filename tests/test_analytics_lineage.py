@@ -114,6 +114,22 @@ def test_chain_cost_sums_the_prompt_costs_of_its_members(sample_recorder: Record
     assert sample_recorder.lineage(truth["execution_id"]).total_cost_usd == pytest.approx(expected)
 
 
+def test_every_sample_lineage_costs_the_prompt_costs_its_members_reported(sample_recorder: Recorder, samples_dir: Path) -> None:
+    reported = {truth["execution_id"]: (truth.get("prompt_usage_reported_total") or {}).get("cost_usd")
+                for truth in (load_truth(samples_dir, name) for name in SAMPLE_NAMES)}
+    for name in SAMPLE_NAMES:
+        lineage = sample_recorder.lineage(load_truth(samples_dir, name)["execution_id"])
+        members = [member.execution_id for member in lineage.members]
+        assert lineage.costs_usd == pytest.approx({m: reported[m] for m in members if reported.get(m)}), name
+        costs = [reported[m] for m in members if reported.get(m)]  # 0.0: no PROMPT run reported
+        assert lineage.total_cost_usd == (pytest.approx(sum(costs)) if costs else None), name
+
+
+def test_lineage_without_costs_leaves_them_out(sample_recorder: Recorder, samples_dir: Path) -> None:
+    execution_id = load_truth(samples_dir, "exec_0004")["execution_id"]
+    assert sample_recorder.analytics.lineage(execution_id, with_costs=False).total_cost_usd is None
+
+
 def test_a_chain_10000_deep_is_walked_without_recursion(store: Store, recorder: Recorder) -> None:
     ids = insert_chain(store, 10_000)
     started = time.perf_counter()

@@ -66,6 +66,11 @@ def awkward_streams() -> list[StreamBuilder]:
         .run("map", 5, 9, node_type="MAP", source="child-1", payload={"execution_ids": ["it-0", "it-1"]})
         .run("it", 6, 7, source="it-0").run("it2", 6, 8, source="it-1", node_id="node-it")
         .node("sub", "FULFILLED", 10, node_type="SUBWORKFLOW").workflow("FULFILLED", 11),
+        StreamBuilder().workflow("INITIATED", 0)  # a run whose type changes midway: its first type decides
+        .node("m", "INITIATED", 1, node_type="TEMPLATING", payload={"execution_id": "kid-a"})
+        .node("m", "STREAMING", 2, node_type="MAP", payload={"execution_ids": ["kid-b"]})
+        .node("m", "FULFILLED", 3, node_type="TEMPLATING", payload={"execution_id": "kid-c"})
+        .run("k", 1.5, 2.5, source="kid-c").run("kb", 1.5, 2.5, source="kid-b").workflow("FULFILLED", 4),
         _with_orphan(StreamBuilder().workflow("INITIATED", 0)  # a node line without a run id, a rejected PROMPT
                      .node("r", "INITIATED", 1, node_type="PROMPT").node("r", "REJECTED", 2, node_type="PROMPT", error=_ERROR)),
     ]
@@ -182,6 +187,7 @@ def test_recording_the_same_body_again_changes_no_span(store: Store, samples_dir
     ingest_chunks(store, [b"\n\n".join(lines) + b"\n"], source="reframed", request=request)
     assert stored_rows(store, ids) == before
     assert {row.change_seq for i in ids for row in store.spans(i)} == cursor  # not even rewritten
+    assert {store.execution(i).change_seq for i in ids} == cursor  # nor the executions: readers pull nothing
 
 
 def test_a_cut_copy_then_the_full_stream_equal_the_full_stream_alone(store: Store, samples_dir: Path) -> None:

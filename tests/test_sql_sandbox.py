@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from recorder.analytics import Analytics
-from recorder.analytics.analytics import SNAPSHOT_ENV
+from recorder.analytics.snapshot_files import MANIFEST, SNAPSHOT_ENV
 from recorder.api import Recorder
 from recorder.cli.main import cli
 from recorder.store import Store
@@ -76,7 +76,8 @@ def test_allow_files_opts_in_for_the_query_and_leaves_the_default_sandboxed(reco
 def test_the_parquet_snapshot_still_saves_and_loads_under_the_sandbox(recorded: Store, secret: Path, tmp_path: Path) -> None:
     first = Analytics(recorded, snapshot_dir=tmp_path / "snapshot")
     assert first.refresh().mode == "full"
-    assert sorted(p.name for p in (tmp_path / "snapshot").glob("*.parquet")) == ["events_t.parquet", "executions_t.parquet", "spans_t.parquet"]
+    assert (tmp_path / "snapshot" / MANIFEST).is_file()
+    assert sorted(p.name.rsplit("-", 1)[1] for p in (tmp_path / "snapshot").glob("*.parquet")) == ["executions.parquet", "spans.parquet"]
     second = Analytics(recorded, snapshot_dir=tmp_path / "snapshot")
     assert second.refresh().mode == "loaded"
     assert second.sql("SELECT count(*) FROM executions").item() == 3

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from recorder.model.lines import RawLine
 from recorder.store import Dialect, EventRow, ExecutionFilter, ExecutionRow, FlushPolicy, LinkRow, Outcome, Store
-from recorder.store.analytics_reads import events_select, events_schema
+from recorder.store.analytics_reads import events_schema, events_select, spans_schema
 from recorder.store.arrow_tables import fetch_dbapi
 from recorder.store.dialects import PostgresDialect, SqliteDialect, dialect_named, dialect_of
 from recorder.store.engine import resolve_url
@@ -42,7 +42,8 @@ def node(execution_id: str, state: str, second: int, node_type: str = "SEARCH", 
 
 
 def stream(execution_id: str, *, node_type: str = "SEARCH", complete: bool = True) -> list[str]:
-    fulfilled = {"execution_meta": {"usage": {"input_tokens": 3}}} if node_type == "PROMPT" else {}
+    meta = {"execution_meta": {"usage": {"input_token_count": 3}, "cost": {"value": 0.25, "unit": "USD"}}}
+    fulfilled = {"data": {"type": node_type, "data": meta}} if node_type == "PROMPT" else {}
     lines = [workflow(execution_id, "INITIATED", 0), node(execution_id, "INITIATED", 1, node_type),
              node(execution_id, "FULFILLED", 2, node_type, **fulfilled)]
     return lines + [workflow(execution_id, "FULFILLED", 3)] if complete else lines
@@ -72,7 +73,7 @@ class TestStoreContract:
         assert list(store.executions()) == [] and list(store.rejects()) == []
         assert store.recording(first.recording_id) is None
         assert store.status_checks_of([ID_A]) == {} and list(store.actuals_of(ID_A)) == []
-        assert store.fingerprint()[0] == 0
+        assert store.pull_executions().num_rows == 0 and store.pull_spans().num_rows == 0
         # Ids start again, on both engines.
         assert ingest(store, stream(ID_A)).recording_id == first.recording_id
 
@@ -189,18 +190,20 @@ class TestStoreContract:
         assert all(isinstance(event, EventRow) for event in events)
         assert [(e.position, e.type, e.state) for e in events] == [
             (0, "WORKFLOW", "INITIATED"), (1, "NODE", "INITIATED"), (2, "NODE", "FULFILLED"), (3, "WORKFLOW", "FULFILLED")]
-        [(owner, raw)] = store.prompt_results([ID_A, ID_B])
-        assert owner == ID_A and "execution_meta" in raw
-        assert store.prompt_results([]) == []
+        [link] = store.lineage_family(ID_A)
+        assert (link.prompt_cost_usd, link.prompt_input_tokens) == (0.25, 3)  # the execution's aggregates
 
-    def test_the_fingerprint_changes_with_the_events(self, store: Store) -> None:
-        empty = store.fingerprint()
+    def test_pulls_after_a_cursor_bring_only_the_rows_written_since(self, store: Store) -> None:
+        pytest.importorskip("pyarrow")
         ingest(store, stream(ID_A))
-        once = store.fingerprint()
-        assert once != empty and store.fingerprint() == once
-        ingest(store, stream(ID_A))  # nothing new
+        cursor = store.change_state().change_seq
+        assert store.pull_executions(after=cursor).num_rows == 0 and store.pull_spans(after=cursor).num_rows == 0
         ingest(store, stream(ID_B))
-        assert store.fingerprint() != once
+        assert store.pull_executions(after=cursor).column("execution_id").to_pylist() == [ID_B]
+        assert store.pull_spans(after=cursor).column("execution_id").to_pylist() == [ID_B]
+        assert store.pull_executions().num_rows == 2 and store.pull_spans().num_rows == 2
+        later = store.change_state().change_seq
+        assert later > cursor and store.pull_executions(after=later).num_rows == 0
 
     def test_lineage_family_follows_both_ways_and_ends_on_a_cycle(self, store: Store) -> None:
         ingest(store, stream(ID_A))
@@ -223,13 +226,14 @@ class TestStoreContract:
         assert executions.num_rows == 2
         metadata = dict(zip(executions.column("execution_id").to_pylist(), executions.column("metadata").to_pylist()))
         assert json.loads(metadata[ID_A]) == {"user": "u1"} and metadata[ID_B] is None
+        costs = dict(zip(executions.column("execution_id").to_pylist(), executions.column("prompt_cost_usd").to_pylist()))
+        assert costs == {ID_A: 0.25, ID_B: None}
+        spans = store.pull_spans()
+        assert spans.num_rows == 2 and spans.schema.names == spans_schema().names
+        assert sorted(spans.column("cost_usd").to_pylist(), key=str) == [0.25, None]
+        assert spans.column("start_ts_less").to_pylist() == [False, False]
         everything = store.pull_events()
-        assert everything.num_rows == 8 and everything.schema.names == events_schema().names
-        texts = [raw for raw in everything.column("raw").to_pylist() if raw is not None]
-        assert len(texts) == 1 and "execution_meta" in texts[0]  # only the fulfilled PROMPT run
-        some = store.pull_events([ID_B])
-        assert set(some.column("execution_id").to_pylist()) == {ID_B} and some.num_rows == 4
-        assert store.pull_events([]).num_rows == 0
+        assert everything.num_rows == 8 and everything.schema.names == events_schema().names  # never the text
         assert store.pull_events(expected_rows=10**9).num_rows == 8
 
     # -- what replay reads -------------------------------------------------------------------------

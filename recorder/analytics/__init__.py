@@ -1,7 +1,8 @@
 """Analytics over the store: timelines, latency breakdowns, lineage and SQL.
 
 Owns: one execution's timeline (spans, overhead, critical path: timeline.py, intervals.py),
-lineage along previous_execution_id (lineage.py), the fleet snapshot DuckDB queries (fleet.py),
+lineage along previous_execution_id (lineage.py), the fleet snapshot DuckDB queries, refreshed by
+the store's change cursor (fleet.py) and kept as Parquet in the cache folder (snapshot_files.py),
 every DuckDB statement (sql.py, filters.py), and `Analytics`, the entry point the Recorder and
 the CLI project (analytics.py).
 May import: recorder.store (its reads for analytics and its Arrow pulls) and recorder.model.
@@ -17,17 +18,18 @@ from recorder.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from recorder.analytics.analytics import Analytics
-    from recorder.analytics.fleet import RefreshReport
+    from recorder.analytics.fleet import CacheInfo, RefreshReport
     from recorder.analytics.latency import UnknownGrouping
     from recorder.analytics.lineage import Descendant, Lineage
     from recorder.analytics.timeline import Span, Timeline
 
-__all__ = ["Analytics", "Descendant", "Lineage", "RefreshReport", "Span", "Timeline", "UnknownGrouping"]
+__all__ = ["Analytics", "CacheInfo", "Descendant", "Lineage", "RefreshReport", "Span", "Timeline", "UnknownGrouping"]
 
 # Loaded on first use, so the CLI can read the groupings in recorder.analytics.latency without the
 # store (SQLAlchemy) that `Analytics` brings.
 _LAZY = {
     "Analytics": "recorder.analytics.analytics",
+    "CacheInfo": "recorder.analytics.fleet",
     "RefreshReport": "recorder.analytics.fleet",
     "UnknownGrouping": "recorder.analytics.latency",
     "Descendant": "recorder.analytics.lineage",

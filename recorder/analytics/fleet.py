@@ -1,48 +1,47 @@
-"""The fleet snapshot: Arrow copies of the store that DuckDB queries, refreshed only where changed.
+"""The fleet snapshot: Arrow copies of the store's executions and node spans that DuckDB queries,
+refreshed by the store's change cursor and kept on disk between processes.
 
-Pulling every event costs seconds at millions of events, and a fleet query over Arrow costs tens of
-milliseconds, so the pull must not happen per query. The snapshot remembers the store's
-fingerprint (`Store.fingerprint`); while it is unchanged, queries run on
-what is held. When it changes, the execution rows are pulled again (they are few) and the events
-of only those executions whose event count changed are pulled again, through the primary key.
-Spans are derived once per pulled execution, in DuckDB, and kept; the verbatim text pulled for
-them is dropped right after.
+Both tables are kept at ingest (recorder.store.span_upkeep), so the fleet never reads events or
+their verbatim text. The snapshot remembers the store state it was made at (`Store.change_state`:
+store_id, change_seq) and on each refresh compares:
 
-With a directory, the snapshot is also kept as Parquet files there, so a new process (each CLI
-command is one) starts from them instead of from the store.
+- same store_id and change_seq: "unchanged" (or "loaded" when it just came from disk);
+- same store_id, larger change_seq: "incremental": the rows written after the held cursor are
+  pulled (an index range) and replace the held rows with the same key;
+- another store_id, or a smaller change_seq (the store was wiped, replaced by another at the same
+  URL, or restored from an older copy): "full": everything is pulled again, the copy is never
+  reused.
+
+The snapshot is kept as Parquet in a cache folder per store (recorder.analytics.snapshot_files),
+so a new process (each CLI command is one) starts from it and pulls only what changed since. A
+folder that cannot be written costs only that: the snapshot stays in memory, with one warning.
 
 Its DuckDB database is sandboxed: ad-hoc SQL (`recorder sql`) runs on it, and SQL that can read
 any file (`read_text`), write anywhere (`COPY ... TO`, `ATTACH`) or download an extension must not
 come with a question about executions. The snapshot itself never needs DuckDB to touch a file
 (pyarrow reads and writes the Parquet copy), so the sandbox is on from the start and locked. Files
-are opt-in (`connection(allow_files=True)`): a second, unrestricted database over the same tables.
+are opt-in (`connection(allow_files=True)`): another database over the same tables. So are the
+events (`connection(events=True)`): their indexed columns, pulled into that connection only.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from recorder.analytics import sql
+from recorder.analytics import snapshot_files, sql
 
 if TYPE_CHECKING:
     from recorder.store import Store
 
-_FORMAT = 1
-_STAMP = b"recorder.snapshot"
-_TABLES = ("executions_t", "events_t", "spans_t")
-# Past this share of executions changed, one full pull is cheaper than many keyed ones.
-_FULL_PULL_SHARE = 0.25
 # No file system, no network, no extension installed or loaded behind the query's back; the
 # configuration is then locked so SQL cannot turn any of it back on.
 _SANDBOX = {
@@ -51,140 +50,177 @@ _SANDBOX = {
     "autoload_known_extensions": False,
     "python_enable_replacements": False,
 }
+# One warning per process about a cache folder that cannot be written, however many snapshots.
+_warned_unwritable = False
 
 
 @dataclass(frozen=True, slots=True)
 class RefreshReport:
-    """What a refresh did: `mode` says whether it used what it held, loaded the Parquet snapshot,
-    pulled everything, or pulled only the executions whose events changed."""
+    """What a refresh did: `mode` says whether it used what it held (unchanged), adopted the copy
+    on disk as it was (loaded), pulled everything (full), or pulled only the rows written after
+    the cursor it held (incremental), and how many rows it pulled from the store."""
 
     mode: str  # unchanged | loaded | full | incremental
     executions_pulled: int
-    events_pulled: int
+    spans_pulled: int
     seconds: float
 
 
-class FleetSnapshot:
-    """Executions, events (without their text) and node spans, held as Arrow and queried by DuckDB."""
+@dataclass(frozen=True, slots=True)
+class CacheInfo:
+    """What `recorder cache info` shows about one store's snapshot on disk."""
 
-    def __init__(self, store: Store, directory: Path | None = None) -> None:
+    path: str | None  # None: this store's snapshot cannot be kept on disk (in-memory SQLite)
+    exists: bool
+    size_bytes: int
+    store_id: str | None
+    change_seq: int | None
+    executions: int | None
+    spans: int | None
+    deltas: int | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+class FleetSnapshot:
+    """Executions and node spans, held as Arrow and queried by DuckDB."""
+
+    def __init__(self, store: Store, directory: Path | None = None, *, persist: bool = True) -> None:
         self._store = store
-        self._directory = directory
+        self._directory = directory if directory is not None else (snapshot_files.snapshot_dir(store) if persist else None)
         self._lock = threading.Lock()
-        self._fingerprint: tuple[Any, ...] | None = None
+        self._state: tuple[str, int] | None = None  # (store_id, change_seq) of what is held
+        self._saved: tuple[str, int] | None = None  # the state the folder holds, as this process last saw it
         self._tables: dict[str, pa.Table] | None = None
-        self._connection = _connect(sandboxed=True)
-        self._with_files: duckdb.DuckDBPyConnection | None = None
+        self._events: tuple[tuple[str, int], pa.Table] | None = None
+        self._connections: dict[tuple[bool, bool], duckdb.DuckDBPyConnection] = {}
         self.last_refresh: RefreshReport | None = None
 
-    def connection(self, *, allow_files: bool = False) -> duckdb.DuckDBPyConnection:
+    @property
+    def directory(self) -> Path | None:
+        return self._directory
+
+    def connection(self, *, allow_files: bool = False, events: bool = False) -> duckdb.DuckDBPyConnection:
         """A DuckDB connection whose views show the store as it is now: sandboxed, or with
-        `allow_files` one that may read and write files and load extensions (made on first ask)."""
+        `allow_files` one that may read and write files and load extensions; with `events`, one
+        that also has the `events` view (made on first ask, each)."""
         self.refresh()
-        if not allow_files:
-            return self._connection
         with self._lock:
-            if self._with_files is None:
-                self._with_files = _connect(sandboxed=False)
-                if self._tables is not None:
-                    _create_views(self._with_files, self._tables)
-            return self._with_files
+            key = (allow_files, events)
+            connection = self._connections.get(key)
+            if connection is None:
+                connection = self._connections[key] = _connect(sandboxed=not allow_files)
+                _create_views(connection, self._tables)
+            if events:
+                self._attach_events(connection)
+            return connection
 
     def refresh(self) -> RefreshReport:
         with self._lock:
             started = time.perf_counter()
-            fingerprint = _jsonable(self._store.fingerprint())
+            changes = self._store.change_state()
+            now = (changes.store_id, changes.change_seq)
+            loaded = False
             if self._tables is None and self._directory is not None:
-                self._load()
-                if self._fingerprint == fingerprint:
-                    return self._report("loaded", 0, 0, started)
-            if self._fingerprint == fingerprint and self._tables is not None:
-                return self._report("unchanged", 0, 0, started)
-            report = self._pull(fingerprint, started)
-            if self._directory is not None:
-                self._save()
-            return report
+                loaded = self._load()
+            held = self._state
+            if held == now:
+                return self._report("loaded" if loaded else "unchanged", 0, 0, started)
+            if held is not None and held[0] == now[0] and held[1] < now[1]:
+                executions = self._store.pull_executions(after=held[1])
+                spans = self._store.pull_spans(after=held[1])
+                tables = {
+                    "executions": snapshot_files.merge(self._tables["executions"], executions, snapshot_files.KEYS["executions"]),
+                    "spans": snapshot_files.merge(self._tables["spans"], spans, snapshot_files.KEYS["spans"]),
+                }
+                self._install(tables, now)
+                self._save((held[1], {"executions": executions, "spans": spans}))
+                return self._report("incremental", executions.num_rows, spans.num_rows, started)
+            executions = self._store.pull_executions()
+            expected = pc.sum(executions.column("span_count")).as_py() or 0
+            spans = self._store.pull_spans(expected_rows=expected)
+            self._install({"executions": executions, "spans": spans}, now)
+            self._save(None)
+            return self._report("full", executions.num_rows, spans.num_rows, started)
+
+    def info(self) -> CacheInfo:
+        """The snapshot on disk for this store, as it is now (nothing is pulled)."""
+        if self._directory is None:
+            return CacheInfo(None, False, 0, None, None, None, None, None)
+        manifest = snapshot_files.read_manifest(self._directory)
+        size = snapshot_files.size_on_disk(self._directory)
+        if manifest is None:
+            return CacheInfo(str(self._directory), False, size, None, None, None, None, None)
+        loaded = snapshot_files.load(self._directory)
+        rows = {name: table.num_rows for name, table in loaded.tables.items()} if loaded is not None else {}
+        return CacheInfo(
+            str(self._directory), True, size, manifest.store_id, manifest.change_seq,
+            rows.get("executions"), rows.get("spans"), len(manifest.deltas),
+        )
+
+    def clear(self) -> int:
+        """Drop the snapshot on disk (what is held in memory stays usable); bytes freed."""
+        with self._lock:
+            self._saved = None
+            return 0 if self._directory is None else snapshot_files.clear(self._directory)
 
     def close(self) -> None:
-        self._connection.close()
-        if self._with_files is not None:
-            self._with_files.close()
+        for connection in self._connections.values():
+            connection.close()
+        self._connections.clear()
 
-    # -- pulling -----------------------------------------------------------------------------------
+    # -- holding ----------------------------------------------------------------------------------
 
-    def _pull(self, fingerprint: tuple[Any, ...], started: float) -> RefreshReport:
-        executions = self._store.pull_executions()
-        changed = None if self._tables is None else _changed_executions(self._tables["executions_t"], executions)
-        if changed is not None and len(changed) > _FULL_PULL_SHARE * max(executions.num_rows, 1):
-            changed = None
-        if changed is None:
-            pulled = self._store.pull_events(expected_rows=pc.sum(executions.column("event_count")).as_py() or 0)
-            events, spans = self._derive(pulled)
-            mode = "full"
-            pulled_executions = executions.num_rows
-        else:
-            pulled = self._store.pull_events(changed)
-            new_events, new_spans = self._derive(pulled)
-            keep = _not_in(executions.column("execution_id"), changed)
-            keep_ids = pc.filter(executions.column("execution_id"), keep)
-            events = pa.concat_tables([_rows_of(self._tables["events_t"], keep_ids), new_events])
-            spans = pa.concat_tables([_rows_of(self._tables["spans_t"], keep_ids), new_spans])
-            mode = "incremental"
-            pulled_executions = len(changed)
-        self._install({"executions_t": executions, "events_t": events, "spans_t": spans}, fingerprint)
-        return self._report(mode, pulled_executions, pulled.num_rows, started)
-
-    def _derive(self, pulled: pa.Table) -> tuple[pa.Table, pa.Table]:
-        """Spans from freshly pulled events (in DuckDB), and the events without their text."""
-        self._connection.register("pulled_events", pulled)
-        try:
-            spans = self._connection.sql(sql.DERIVE_SPANS).to_arrow_table()
-        finally:
-            self._connection.unregister("pulled_events")
-        return pulled.drop_columns(["raw"]), spans
-
-    def _install(self, tables: dict[str, pa.Table], fingerprint: tuple[Any, ...]) -> None:
-        for connection in (self._connection, self._with_files):
-            if connection is not None:
-                _create_views(connection, tables)
+    def _install(self, tables: dict[str, pa.Table], state: tuple[str, int]) -> None:
+        for connection in self._connections.values():
+            _create_views(connection, tables)
         self._tables = tables
-        self._fingerprint = fingerprint
+        self._state = state
 
-    def _report(self, mode: str, executions: int, events: int, started: float) -> RefreshReport:
-        self.last_refresh = RefreshReport(mode, executions, events, time.perf_counter() - started)
+    def _attach_events(self, connection: duckdb.DuckDBPyConnection) -> None:
+        """The events' indexed columns, pulled again only when the store changed since."""
+        if self._events is None or self._events[0] != self._state:
+            expected = pc.sum(self._tables["executions"].column("event_count")).as_py() or 0
+            self._events = (self._state, self._store.pull_events(expected_rows=expected))
+        connection.register("events_t", self._events[1])
+        connection.sql(sql.EVENTS_VIEW)
+
+    def _report(self, mode: str, executions: int, spans: int, started: float) -> RefreshReport:
+        self.last_refresh = RefreshReport(mode, executions, spans, time.perf_counter() - started)
         return self.last_refresh
 
-    # -- persistence -------------------------------------------------------------------------------
+    # -- the copy on disk -------------------------------------------------------------------------
 
-    def _load(self) -> None:
-        """Adopt the Parquet snapshot in the directory when there is a whole one of this format.
+    def _load(self) -> bool:
+        loaded = snapshot_files.load(self._directory)
+        if loaded is None:
+            return False
+        state = (loaded.manifest.store_id, loaded.manifest.change_seq)
+        self._install(loaded.tables, state)
+        self._saved = state
+        return True
 
-        Every file carries the fingerprint it was written for; files of different writes (two
-        processes saving at once) do not belong together and are ignored, as is anything
-        unreadable: the store is pulled instead.
-        """
+    def _save(self, delta: tuple[int, dict[str, pa.Table]] | None) -> None:
+        """Write what is held to the folder: the delta when the folder holds exactly the state it
+        starts from, else everything. Failing to write only costs the next process time."""
+        global _warned_unwritable
+        if self._directory is None:
+            return
+        if delta is not None and self._saved != (self._state[0], delta[0]):
+            delta = None
         try:
-            tables = {name: pq.read_table(self._directory / f"{name}.parquet") for name in _TABLES}
-        except (OSError, pa.ArrowException):
-            return
-        stamps = {(table.schema.metadata or {}).get(_STAMP) for table in tables.values()}
-        if len(stamps) != 1 or None in stamps:
-            return
-        stamp = json.loads(stamps.pop())
-        if stamp.get("format") != _FORMAT:
-            return
-        self._install({name: table.replace_schema_metadata(None) for name, table in tables.items()}, _jsonable(stamp["fingerprint"]))
-
-    def _save(self) -> None:
-        """Write each file to a temporary name and rename it into place (readers never see half a
-        file), stamped with the fingerprint of the state it holds."""
-        self._directory.mkdir(parents=True, exist_ok=True)
-        stamp = json.dumps({"format": _FORMAT, "fingerprint": list(self._fingerprint)}).encode()
-        for name, table in self._tables.items():
-            temporary = self._directory / f".{name}.{os.getpid()}.tmp"
-            stamped = table.replace_schema_metadata({**(table.schema.metadata or {}), _STAMP: stamp})
-            pq.write_table(stamped, temporary, compression="zstd")
-            os.replace(temporary, self._directory / f"{name}.parquet")
+            snapshot_files.save(self._directory, self._state[0], self._state[1], self._tables, delta)
+            self._saved = self._state
+        except OSError as exc:
+            if not _warned_unwritable:
+                _warned_unwritable = True
+                warnings.warn(
+                    f"the fleet snapshot cannot be kept in {self._directory} ({exc.strerror or exc}); "
+                    "it is kept in memory only (set RECORDER_CACHE_DIR to a writable folder)",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
 
 
 def _connect(*, sandboxed: bool) -> duckdb.DuckDBPyConnection:
@@ -197,38 +233,7 @@ def _connect(*, sandboxed: bool) -> duckdb.DuckDBPyConnection:
 
 
 def _create_views(connection: duckdb.DuckDBPyConnection, tables: dict[str, pa.Table]) -> None:
-    for name, table in tables.items():
-        connection.register(name, table)
+    connection.register("executions_t", tables["executions"])
+    connection.register("spans_t", tables["spans"])
     for statement in sql.VIEWS:
         connection.sql(statement)
-
-
-def _changed_executions(before: pa.Table, now: pa.Table) -> list[str]:
-    """Executions that are new, or whose event count differs from the snapshot's."""
-    joined = _plain_ids(now.select(["execution_id", "event_count"])).join(
-        _plain_ids(before.select(["execution_id", "event_count"])).rename_columns(["execution_id", "before"]),
-        keys="execution_id",
-        join_type="left outer",
-    )
-    differs = pc.or_kleene(pc.is_null(joined.column("before")), pc.not_equal(joined.column("event_count"), joined.column("before")))
-    return pc.filter(joined.column("execution_id"), pc.fill_null(differs, True)).to_pylist()
-
-
-def _not_in(ids: pa.ChunkedArray, excluded: list[str]) -> pa.ChunkedArray:
-    return pc.invert(pc.is_in(ids.cast(pa.string()), value_set=pa.array(excluded, type=pa.string())))
-
-
-def _rows_of(table: pa.Table, ids: pa.ChunkedArray) -> pa.Table:
-    """The rows of `table` whose execution is in `ids` (executions gone from the store drop out)."""
-    wanted = ids.cast(pa.string()).combine_chunks()
-    return table.filter(pc.is_in(table.column("execution_id").cast(pa.string()), value_set=wanted))
-
-
-def _plain_ids(table: pa.Table) -> pa.Table:
-    """Ids as plain strings (pulls dictionary-encode them; joins and set lookups want one type)."""
-    return table.set_column(0, "execution_id", table.column("execution_id").cast(pa.string()))
-
-
-def _jsonable(fingerprint: tuple[Any, ...] | list[Any]) -> tuple[Any, ...]:
-    """The fingerprint as it reads back from JSON (numbers as int), so the two compare equal."""
-    return tuple(int(value) if value is not None else None for value in fingerprint)

@@ -1,103 +1,62 @@
 """Every DuckDB statement analytics runs, in one place. Values always travel as `?` parameters.
 
-Tables (Arrow, registered by recorder.analytics.fleet): `pulled_events` (a pull, with the verbatim
-text of rejected and fulfilled-PROMPT runs), `executions_t`, `events_t`, `spans_t`.
-Views users query with `Recorder.sql` / `recorder sql`: `executions`, `events`, `node_spans`.
-
-The span rules here are the ones recorder.analytics.timeline applies to one execution (start =
-INITIATED, end = first terminal event, `ts` else received time, state of the first terminal event
-else of the last event); the tests hold the two to the same answers.
+Tables (Arrow, registered by recorder.analytics.fleet): `executions_t` and `spans_t`, the store's
+`executions` and `node_spans` rows as pulled (both kept at ingest with the span rules of
+recorder.model.spans, which the timeline applies too), and, only in a connection that asked for
+it, `events_t` (the events' indexed columns, never their text).
+Views users query with `Recorder.sql` / `recorder sql`: `executions`, `node_spans`, and `events`
+when asked for (`events=True`, `--events`).
 """
 
 from __future__ import annotations
 
-# One row per node run, from pulled events. `moment` is ts, or the received time when ts is null.
-DERIVE_SPANS = """
-WITH node_events AS (
-    SELECT execution_id, node_result_id, position, state, node_id, node_type, source_execution_id, raw,
-           {'at': coalesce(ts_us, received_at_us), 'ts_less': ts_us IS NULL, 'position': position} AS moment
-    FROM pulled_events
-    WHERE type = 'NODE' AND node_result_id IS NOT NULL
-), runs AS (
-    -- Structs keep the aggregates few: one arg_min per kind of event instead of one per field.
-    SELECT
-        execution_id,
-        node_result_id,
-        arg_min(node_id, position) FILTER (WHERE node_id IS NOT NULL) AS node_id,
-        arg_min(node_type, position) FILTER (WHERE node_type IS NOT NULL) AS node_type,
-        arg_min(source_execution_id, position) FILTER (WHERE source_execution_id IS NOT NULL) AS source_execution_id,
-        arg_min(moment, position) AS first_event,
-        arg_min(moment, position) FILTER (WHERE state = 'INITIATED') AS initiated,
-        arg_min({'moment': moment, 'state': state, 'raw': raw}, position) FILTER (WHERE state IN ('FULFILLED', 'REJECTED')) AS terminal,
-        arg_max(state, position) FILTER (WHERE state IS NOT NULL) AS last_state,
-        count(*) FILTER (WHERE state = 'STREAMING') AS streaming_events,
-        arg_min(moment, position) FILTER (WHERE state = 'STREAMING') AS first_output
-    FROM node_events
-    GROUP BY execution_id, node_result_id
-), parsed AS (
-    SELECT *,
-           coalesce(initiated, first_event) AS start,
-           CASE WHEN terminal.raw IS NOT NULL AND json_valid(terminal.raw) THEN terminal.raw::JSON END AS body
-    FROM runs
-)
-SELECT
-    execution_id, node_result_id, node_id, node_type,
-    coalesce(terminal.state, last_state) AS state,
-    start.at AS start_us,
-    terminal.moment.at AS end_us,
-    start.position AS start_pos,
-    terminal.moment.position AS end_pos,
-    first_output.at AS first_output_us,
-    streaming_events,
-    source_execution_id,
-    CASE WHEN json_type(body, '$.data.error.code') = 'VARCHAR' THEN json_extract_string(body, '$.data.error.code') END AS error_code,
-    start.ts_less OR coalesce(terminal.moment.ts_less, false) AS ts_less,
-    coalesce(first_output.ts_less, false) AS first_output_ts_less,
-    json_extract_string(body, '$.data.data.data.execution_meta.model_name') AS model_name,
-    TRY_CAST(json_extract(body, '$.data.data.data.execution_meta.usage.input_token_count') AS BIGINT) AS input_tokens,
-    TRY_CAST(json_extract(body, '$.data.data.data.execution_meta.usage.output_token_count') AS BIGINT) AS output_tokens,
-    CASE WHEN coalesce(json_extract_string(body, '$.data.data.data.execution_meta.cost.unit'), 'USD') = 'USD'
-         THEN TRY_CAST(json_extract(body, '$.data.data.data.execution_meta.cost.value') AS DOUBLE) END AS cost_usd
-FROM parsed
+EXECUTIONS_VIEW = """
+CREATE OR REPLACE VIEW executions AS
+SELECT execution_id, deployment, workflow_deployment_name, workflow_deployment_id, release_tag, external_id,
+       previous_execution_id, root_execution_id, status, error_code, event_count, metadata,
+       started_at_us, ended_at_us,
+       make_timestamptz(started_at_us) AS started_at,
+       make_timestamptz(ended_at_us) AS ended_at,
+       (ended_at_us - started_at_us) / 1000.0 AS duration_ms,
+       span_count, prompt_cost_usd, prompt_input_tokens, prompt_output_tokens, first_output_us,
+       (first_output_us - started_at_us) / 1000.0 AS time_to_first_output_ms
+FROM executions_t
 """
 
-# The documented views. node_spans is materialized once per refresh (a DuckDB table) with the
-# execution's attributes beside each run, so fleet queries scan one table and join nothing.
-# `node_type` is what the run's own events said (NULL when a failed run sent no payload);
-# `node_type_inferred` fills that from other recorded runs of the same node definition (node_id).
-VIEWS = (
-    """
-    CREATE OR REPLACE VIEW executions AS
-    SELECT execution_id, deployment, workflow_deployment_name, workflow_deployment_id, release_tag, external_id,
-           previous_execution_id, root_execution_id, status, error_code, event_count, metadata,
-           started_at_us, ended_at_us,
-           make_timestamptz(started_at_us) AS started_at,
-           make_timestamptz(ended_at_us) AS ended_at,
-           (ended_at_us - started_at_us) / 1000.0 AS duration_ms
-    FROM executions_t
-    """,
-    """
-    CREATE OR REPLACE VIEW events AS
-    SELECT execution_id, position, type, state, ts_us, received_at_us, node_id, node_result_id, node_type,
-           source_execution_id, flags, make_timestamptz(coalesce(ts_us, received_at_us)) AS at
-    FROM events_t
-    """,
-    """
-    CREATE OR REPLACE TABLE node_spans AS
-    SELECT s.execution_id, s.node_result_id, s.node_id, s.node_type,
-           coalesce(s.node_type, max(s.node_type) OVER (PARTITION BY s.node_id)) AS node_type_inferred,
-           s.state, s.start_us, s.end_us,
-           make_timestamptz(s.start_us) AS start, make_timestamptz(s.end_us) AS "end",
-           (s.end_us - s.start_us) / 1000.0 AS duration_ms,
-           (s.first_output_us - s.start_us) / 1000.0 AS first_output_ms,
-           s.streaming_events, s.source_execution_id, s.error_code, s.end_us IS NULL AS open,
-           s.start_pos, s.end_pos, s.ts_less, s.first_output_ts_less,
-           s.model_name, s.input_tokens, s.output_tokens, s.cost_usd,
-           e.deployment, e.workflow_deployment_id, e.release_tag, e.status AS execution_status,
-           e.started_at_us AS execution_started_at_us
-    FROM spans_t s LEFT JOIN executions_t e USING (execution_id)
-    """,
+# One row per node run with the execution's attributes beside it, so fleet queries group and
+# filter one relation. `node_type` is what the run's own events said (NULL when a failed run sent
+# no payload); `node_type_inferred` fills that from other recorded runs of the same node
+# definition (node_id). A view, not a table: a CLI process asks one question, and materialising
+# would cost that question's scan again (see README, Analytics, for the figures).
+NODE_SPANS_VIEW = """
+CREATE OR REPLACE VIEW node_spans AS
+WITH inferred AS (
+    SELECT node_id, max(node_type) AS node_type FROM spans_t WHERE node_id IS NOT NULL GROUP BY node_id
 )
+SELECT s.execution_id, s.node_result_id, s.node_id, s.node_type,
+       coalesce(s.node_type, i.node_type) AS node_type_inferred,
+       s.parent_node_result_id, s.depth,
+       s.state, s.start_us, s.end_us,
+       make_timestamptz(s.start_us) AS start, make_timestamptz(s.end_us) AS "end",
+       (s.end_us - s.start_us) / 1000.0 AS duration_ms,
+       (s.first_output_us - s.start_us) / 1000.0 AS first_output_ms,
+       s.streaming_events, s.source_execution_id, s.error_code, s.end_us IS NULL AS open,
+       s.start_pos, s.end_pos, s.start_ts_less OR s.end_ts_less AS ts_less, s.first_output_ts_less,
+       s.model_name, s.input_tokens, s.output_tokens, s.cost_usd,
+       e.deployment, e.workflow_deployment_id, e.release_tag, e.status AS execution_status,
+       e.started_at_us AS execution_started_at_us
+FROM spans_t s LEFT JOIN inferred i ON s.node_id = i.node_id LEFT JOIN executions_t e ON s.execution_id = e.execution_id
+"""
+
+VIEWS = (EXECUTIONS_VIEW, NODE_SPANS_VIEW)
+
+# Only in a connection that asked for events (their indexed columns; the verbatim line stays in the store).
+EVENTS_VIEW = """
+CREATE OR REPLACE VIEW events AS
+SELECT execution_id, position, type, state, ts_us, received_at_us, node_id, node_result_id, node_type,
+       source_execution_id, flags, make_timestamptz(coalesce(ts_us, received_at_us)) AS at
+FROM events_t
+"""
 
 # What `--by` may name, for node runs and for executions: the SQL expression of each key. Only
 # these fixed expressions are ever placed into SQL text; user values are parameters.

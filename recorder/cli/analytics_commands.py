@@ -272,9 +272,10 @@ def _print_lineage(result: Lineage) -> None:
 @click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True, help="Rows shown in the table (0: all).")
 @click.option("--allow-files", is_flag=True,
               help="Let the query read and write files, reach the network and load DuckDB extensions (off by default).")
+@click.option("--events", is_flag=True, help="Also pull the events' indexed columns, as the view events (costs a read of every event).")
 @pass_context
-def sql(context: CliContext, query: str, as_json: bool, limit: int, allow_files: bool) -> None:
-    """Run DuckDB SQL over the views executions, events and node_spans.
+def sql(context: CliContext, query: str, as_json: bool, limit: int, allow_files: bool, events: bool) -> None:
+    """Run DuckDB SQL over the views executions and node_spans (and events with --events).
 
     Example: recorder sql "SELECT node_type, median(duration_ms) FROM node_spans GROUP BY 1"
 
@@ -283,7 +284,7 @@ def sql(context: CliContext, query: str, as_json: bool, limit: int, allow_files:
     import duckdb
 
     try:
-        frame = context.recorder.sql(query, allow_files=allow_files)
+        frame = context.recorder.sql(query, allow_files=allow_files, events=events)
     except duckdb.PermissionException as exc:
         hint = "" if allow_files else " (recorder sql runs sandboxed: --allow-files lifts it)"
         raise click.ClickException(str(exc).splitlines()[0] + hint) from exc

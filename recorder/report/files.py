@@ -2,8 +2,8 @@
 Vega, Vega-Lite and vega-embed inlined.
 
 Bundling the JavaScript takes vl-convert several seconds, so the bundle is cached on disk per
-vl-convert version (RECORDER_CACHE_DIR, else $XDG_CACHE_HOME or ~/.cache, /workflow-recorder);
-only the first interactive file a machine writes pays for it.
+vl-convert version (in recorder.cache_dir's folder); only the first interactive file a machine
+writes pays for it.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from typing import Any
 
 import altair as alt
 
-CACHE_ENV = "RECORDER_CACHE_DIR"
+from recorder.cache_dir import cache_root
+
 FORMATS = ("html", "png", "svg")
 
 
@@ -104,7 +105,7 @@ def javascript_bundle() -> str:
     """Vega + Vega-Lite + vega-embed as one script defining `vegaEmbed` (cached on disk)."""
     import vl_convert
 
-    cache = _cache_dir() / f"vega-bundle-{vl_convert.__version__}-vl{_vl_version()}.js"
+    cache = cache_root() / f"vega-bundle-{vl_convert.__version__}-vl{_vl_version()}.js"
     if cache.is_file():
         return cache.read_text(encoding="utf-8")
     bundle = vl_convert.javascript_bundle(vl_version=_vl_version()).replace("</script", "<\\/script")
@@ -122,10 +123,3 @@ def _vl_version() -> str:
     """The Vega-Lite version altair writes specs for (e.g. "6.4"), so vl-convert reads them alike."""
     return ".".join(alt.SCHEMA_VERSION.lstrip("v").split(".")[:2])
 
-
-def _cache_dir() -> Path:
-    explicit = os.environ.get(CACHE_ENV)
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "workflow-recorder"

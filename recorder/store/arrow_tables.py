@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 # Ids repeated on every event of an execution or run, and the small vocabularies.
 _DICTIONARY_COLUMNS = frozenset({"execution_id", "type", "state", "node_id", "node_type", "source_execution_id", "flags",
-                                 "deployment", "workflow_deployment_name", "workflow_deployment_id", "release_tag", "status"})
+                                 "deployment", "workflow_deployment_name", "workflow_deployment_id", "release_tag", "status",
+                                 "model_name"})
 _BATCH_ROWS = 50_000
 
 

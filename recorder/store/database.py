@@ -201,17 +201,18 @@ class Store:
     def lineage_family(self, execution_id: str) -> list[LinkRow]:
         return analytics_reads.lineage_family(self.engine, self.backend, execution_id)
 
-    def prompt_results(self, execution_ids: Sequence[str]) -> list[tuple[str, str]]:
-        return analytics_reads.prompt_results(self.engine, self.backend, execution_ids)
+    def pull_executions(self, after: int | None = None) -> pa.Table:
+        """Execution rows with their span aggregates, as Arrow: all, or those written after cursor
+        `after` (see `change_state`)."""
+        return analytics_reads.pull_executions(self.engine, self.backend, after)
 
-    def fingerprint(self) -> tuple[Any, ...]:
-        return analytics_reads.fingerprint(self.engine)
+    def pull_spans(self, after: int | None = None, *, expected_rows: int | None = None) -> pa.Table:
+        """Node span rows as Arrow: all, or those written after cursor `after`."""
+        return analytics_reads.pull_spans(self.engine, self.backend, after, expected_rows=expected_rows)
 
-    def pull_executions(self) -> pa.Table:
-        return analytics_reads.pull_executions(self.engine, self.backend)
-
-    def pull_events(self, execution_ids: Sequence[str] | None = None, *, expected_rows: int | None = None) -> pa.Table:
-        return analytics_reads.pull_events(self.engine, self.backend, execution_ids, expected_rows=expected_rows)
+    def pull_events(self, *, expected_rows: int | None = None) -> pa.Table:
+        """Every event's indexed columns as Arrow (never the verbatim text)."""
+        return analytics_reads.pull_events(self.engine, self.backend, expected_rows=expected_rows)
 
     # -- what replay reads ------------------------------------------------------------------------
 

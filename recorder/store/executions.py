@@ -126,8 +126,10 @@ def _update(
     totals: SpanTotals | None,
     change_seq: int,
 ) -> None:
-    # An expression, not a value: concurrent writers of one execution add up instead of overwriting.
-    changes: dict[str, Any] = {"event_count": _executions.c.event_count + added, "change_seq": change_seq}
+    changes: dict[str, Any] = {}
+    if added:
+        # An expression, not a value: concurrent writers of one execution add up instead of overwriting.
+        changes["event_count"] = _executions.c.event_count + added
     if totals is not None:
         changes.update(_totals_values(totals))
     if row.run_id is None and facts.run_id:
@@ -149,6 +151,9 @@ def _update(
     if gains_request:
         changes.update(_request_values(request, recording_id))
         changes["external_id"] = row.external_id or facts.external_id or request.external_id
+    if not changes:
+        return  # nothing new (the same lines recorded again): the row, and its change stamp, stay
+    changes["change_seq"] = change_seq
     connection.execute(update(_executions).where(_executions.c.execution_id == row.execution_id).values(**changes))
     if gains_request:
         _attach_to_parent(connection, row.execution_id, request.previous_execution_id, change_seq)

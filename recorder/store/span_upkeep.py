@@ -110,11 +110,16 @@ class SpanUpkeep:
         return totals
 
     def _add(self, fold: ExecutionFold, row: tuple[Any, ...]) -> str | None:
+        node_result_id = row[NODE_RESULT_ID]
         details = self._details.get(row[POSITION], _UNREAD)
-        if details is _UNREAD:  # not flagged when taken; the run may still be a container
-            details = fold.details_from_text(row[TYPE], row[STATE], row[NODE_RESULT_ID], row[NODE_TYPE], row[RAW])
+        if details is _UNREAD:  # not read when taken; the run may still be a container
+            details = fold.details_from_text(row[TYPE], row[STATE], node_result_id, row[NODE_TYPE], row[RAW])
+        elif details is not None:  # read when taken: kept only where the fold's own rule wants it
+            run = fold.runs.get(node_result_id) if node_result_id is not None else None
+            if not needs_details(row[TYPE], row[STATE], row[NODE_TYPE], run.node_type if run is not None else None):
+                details = None
         run = fold.add(
-            row[SEQ], row[TYPE], row[STATE], row[TS_US], row[RECEIVED_AT_US], row[NODE_ID], row[NODE_RESULT_ID],
+            row[SEQ], row[TYPE], row[STATE], row[TS_US], row[RECEIVED_AT_US], row[NODE_ID], node_result_id,
             row[NODE_TYPE], row[SOURCE_EXECUTION_ID], details,
         )
         return None if run is None else run.node_result_id
