@@ -341,9 +341,8 @@ class PostgresDialect(Dialect):
         driver = connection.connection.driver_connection
         savepoint = connection.begin_nested()
         try:
-            with driver.cursor() as cursor, cursor.copy(self._COPY_EVENTS) as copy:
-                for row in rows:
-                    copy.write_row(row)
+            with driver.cursor() as cursor:
+                _copy_in(cursor, self._COPY_EVENTS, rows)
             savepoint.commit()
             return Counter(row[EXECUTION_ID] for row in rows), []
         except errors.UniqueViolation:
@@ -351,9 +350,7 @@ class PostgresDialect(Dialect):
         with driver.cursor() as cursor:
             cursor.execute(self._CREATE_STAGING)
             cursor.execute("TRUNCATE events_staging")
-            with cursor.copy(self._COPY_STAGING) as copy:
-                for row in rows:
-                    copy.write_row(row)
+            _copy_in(cursor, self._COPY_STAGING, rows)
             cursor.execute(self._MERGE_STAGING)
             new = Counter(execution_id for (execution_id,) in cursor.fetchall())
             cursor.execute(self._COMPARE_STAGING)
@@ -371,9 +368,7 @@ class PostgresDialect(Dialect):
                 return
             cursor.execute(self._CREATE_SPANS_STAGING)
             cursor.execute("TRUNCATE spans_staging")
-            with cursor.copy(self._COPY_SPANS_STAGING) as copy:
-                for row in rows:
-                    copy.write_row(row)
+            _copy_in(cursor, self._COPY_SPANS_STAGING, rows)
             cursor.execute(self._MERGE_SPANS)
 
     def wipe(self, connection: Connection, tables: Sequence[str]) -> None:
@@ -450,6 +445,13 @@ class PostgresDialect(Dialect):
 
 DIALECTS: dict[str, Dialect] = {dialect.name: dialect for dialect in (SqliteDialect(), PostgresDialect())}
 _BY_ALIAS = {alias: dialect for dialect in DIALECTS.values() for alias in dialect.aliases}
+
+
+def _copy_in(cursor: Any, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """COPY `rows` (tuples in the statement's column order) through psycopg's COPY FROM STDIN."""
+    with cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(row)
 
 
 def dialect_named(backend: str) -> Dialect | None:
