@@ -283,9 +283,10 @@ def _write_part(directory: Path, store_id: str, after: int | None, upto: int, ta
         table = tables[name]
         stamped = table.replace_schema_metadata({_STAMP: _stamp(store_id, part, name)})
         temporary = directory / f".{files[name]}.{os.getpid()}.tmp"
-        # zstd at a low level: a third of the size of snappy's output for these columns, written
-        # about as fast; the pyarrow writer, not DuckDB, so the sandboxed database never touches files.
-        pq.write_table(stamped, temporary, compression="zstd", compression_level=1)
+        # LZ4: every warm command reads the whole snapshot, and at 1.5M spans LZ4 decodes in a
+        # quarter of zstd's time (0.16 s against 0.68 s) for 1.8x the bytes (95 MB against 53 MB).
+        # The pyarrow writer, not DuckDB, so the sandboxed database never touches files.
+        pq.write_table(stamped, temporary, compression="lz4")
         os.replace(temporary, directory / files[name])
     return part
 

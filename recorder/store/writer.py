@@ -35,6 +35,11 @@ if TYPE_CHECKING:
     from recorder.store.dialects import Dialect
 
 
+# A recording that stored this many events has changed the tables' sizes enough for the planner to
+# need new statistics (see Dialect.refresh_statistics).
+LARGE_LOAD_EVENTS = 100_000
+
+
 @dataclass(frozen=True, slots=True)
 class FlushPolicy:
     """When buffered lines are committed: after `max_events` lines or `max_delay_s` seconds."""
@@ -292,6 +297,9 @@ class RecordingWriter:
         )
         if self._has_body(outcome):
             values["body_sha256"] = self._sha.hexdigest()
+        if self._events >= LARGE_LOAD_EVENTS:
+            with self._engine.begin() as connection:
+                self._dialect.refresh_statistics(connection)
         try:
             with self._engine.begin() as connection:
                 connection.execute(update(Recording).where(Recording.id == self.recording_id).values(**values))
