@@ -112,8 +112,14 @@ class SpanUpkeep:
     def _add(self, fold: ExecutionFold, row: tuple[Any, ...]) -> str | None:
         node_result_id = row[NODE_RESULT_ID]
         details = self._details.get(row[POSITION], _UNREAD)
-        if details is _UNREAD:  # not read when taken; the run may still be a container
-            details = fold.details_from_text(row[TYPE], row[STATE], node_result_id, row[NODE_TYPE], row[RAW])
+        if details is _UNREAD:
+            # Not read when taken, where the event alone said whether its payload counts; it still
+            # does if its run is a container only an earlier recording saw (rare: checked first).
+            run = fold.runs.get(node_result_id) if node_result_id is not None else None
+            if run is not None and run.node_type in CONTAINER_TYPES:
+                details = fold.details_from_text(row[TYPE], row[STATE], node_result_id, row[NODE_TYPE], row[RAW])
+            else:
+                details = None
         elif details is not None:  # read when taken: kept only where the fold's own rule wants it
             run = fold.runs.get(node_result_id) if node_result_id is not None else None
             if not needs_details(row[TYPE], row[STATE], row[NODE_TYPE], run.node_type if run is not None else None):
