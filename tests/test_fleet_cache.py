@@ -119,6 +119,16 @@ def test_a_new_process_pulls_only_the_rows_written_since_its_copy(store: Store, 
     assert_frame_equal(third.latency("node"), fresh_answer(store)[0])
 
 
+def test_a_copy_that_cannot_be_read_is_replaced_by_the_full_pull(store: Store, samples_dir: Path) -> None:
+    """A set whose file went missing is pulled again, and written again: the next process loads."""
+    record(store, samples_dir, SAMPLE_NAMES[:4])
+    Analytics(store).refresh()
+    folder = Path(Analytics(store).cache_info().path)
+    (folder / snapshot_files.read_manifest(folder).base.files["spans"]).unlink()
+    assert Analytics(store).refresh().mode == "full"
+    assert Analytics(store).refresh().mode == "loaded"
+
+
 def test_a_run_that_goes_on_replaces_its_held_span(store: Store) -> None:
     analytics = Analytics(store)
     builder = StreamBuilder().workflow("INITIATED", 0).node("p", "INITIATED", 5, node_type="PROMPT")

@@ -92,6 +92,7 @@ class FleetSnapshot:
         self._lock = threading.Lock()
         self._state: tuple[str, int] | None = None  # (store_id, change_seq) of what is held
         self._saved: tuple[str, int] | None = None  # the state the folder holds, as this process last saw it
+        self._copy_broken = False  # the folder's set could not be read: the next save replaces it
         self._tables: dict[str, pa.Table] | None = None
         self._events: tuple[tuple[str, int], pa.Table] | None = None
         self._connections: dict[tuple[bool, bool], duckdb.DuckDBPyConnection] = {}
@@ -195,6 +196,7 @@ class FleetSnapshot:
     def _load(self) -> bool:
         loaded = snapshot_files.load(self._directory)
         if loaded is None:
+            self._copy_broken = snapshot_files.read_manifest(self._directory) is not None
             return False
         state = (loaded.manifest.store_id, loaded.manifest.change_seq)
         self._install(loaded.tables, state)
@@ -210,8 +212,8 @@ class FleetSnapshot:
         if delta is not None and self._saved != (self._state[0], delta[0]):
             delta = None
         try:
-            snapshot_files.save(self._directory, self._state[0], self._state[1], self._tables, delta)
-            self._saved = self._state
+            snapshot_files.save(self._directory, self._state[0], self._state[1], self._tables, delta, replace_broken=self._copy_broken)
+            self._saved, self._copy_broken = self._state, False
         except OSError as exc:
             if not _warned_unwritable:
                 _warned_unwritable = True

@@ -212,19 +212,22 @@ def save(
     change_seq: int,
     tables: dict[str, pa.Table],
     delta: tuple[int, dict[str, pa.Table]] | None,
+    *,
+    replace_broken: bool = False,
 ) -> Manifest | None:
     """Make the folder hold the snapshot `tables` at (store_id, change_seq).
 
     `delta` is (after, rows written after `after`): when the folder's current set is this store's
     at exactly `after`, only those rows are written, as a delta; otherwise (no set, another
     store's, or another process got further or elsewhere) the whole tables are written as a new
-    base. A set already at this state or later is left alone. Returns the manifest now current,
-    or None when the set on disk is newer. Raises OSError when the folder cannot be written.
+    base. A set already at this state or later is left alone, unless `replace_broken` (the caller
+    found it could not be read): then a new base replaces it. Returns the manifest now current, or
+    None when the set on disk is newer. Raises OSError when the folder cannot be written.
     """
     directory.mkdir(parents=True, exist_ok=True)
     with _writer_lock(directory):
         current = read_manifest(directory)
-        if current is not None and current.store_id == store_id and current.change_seq >= change_seq:
+        if current is not None and current.store_id == store_id and current.change_seq >= change_seq and not replace_broken:
             return None
         manifest: Manifest
         if (
