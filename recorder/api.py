@@ -418,9 +418,9 @@ class Recorder:
         """Drop this store's fleet snapshot from disk, or with `every_store` every store's;
         returns the bytes freed. The next fleet question pulls the store again."""
         if every_store:
-            from recorder.analytics.analytics import clear_all_caches
+            from recorder.analytics.snapshot_files import clear_all
 
             self._fleet("Recorder.clear_cache()")
-            freed = clear_all_caches()
+            freed = clear_all()
             return freed + self.analytics.clear_cache()
         return self._fleet("Recorder.clear_cache()").clear_cache()

@@ -20,6 +20,7 @@ from recorder.stream.ingest import ingest_chunks, ingest_path
 from tests.conftest import BACKENDS
 from tests.test_analytics_timeline import StreamBuilder
 from tests.test_samples import SAMPLE_NAMES, ingest_all_samples, load_truth
+from tests.test_span_upkeep import awkward_streams
 
 STATS = ["count", "mean_ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "max_ms"]
 
@@ -252,20 +253,7 @@ def test_a_loaded_snapshot_catches_up_with_what_was_recorded_since(store: Store,
 
 
 def test_node_spans_view_agrees_with_timelines_on_the_awkward_cases(store: Store) -> None:
-    error = {"message": "boom", "code": "NODE_EXECUTION"}
-    streams = [
-        StreamBuilder().workflow("INITIATED", 0)  # null ts on every node event: receive times stand in
-        .node("n", "INITIATED", None, received_ms=3).node("n", "STREAMING", None, received_ms=4).node("n", "FULFILLED", None, received_ms=9)
-        .workflow("FULFILLED", 10),
-        StreamBuilder().workflow("INITIATED", 0)  # cut: an open run whose last event is STREAMING
-        .node("p", "INITIATED", 1, node_type="PROMPT").node("p", "STREAMING", 2, node_type="PROMPT"),
-        StreamBuilder().workflow("INITIATED", 0)  # a run that only ever streamed (its INITIATED was lost)
-        .node("q", "STREAMING", 5, node_type="MAP").node("q", "FULFILLED", 8, node_type="MAP").workflow("FULFILLED", 9),
-        StreamBuilder().workflow("INITIATED", 0)  # a loop, equal timestamps and a rejection without payload
-        .run("i0", 1, 1, node_id="body").run("i1", 1, 1, node_id="body")
-        .node("x", "INITIATED", 2, node_type=None).node("x", "REJECTED", 3, node_type=None, error=error)
-        .workflow("REJECTED", 4, error=error),
-    ]
+    streams = awkward_streams()[:4]  # null ts, a cut run, a lost INITIATED, a loop with a bare rejection
     recorder = Recorder(store=store)
     ids = [stream.record(store) for stream in streams]
     columns = ["node_result_id", "node_id", "node_type", "state", "start_us", "end_us", "first_output_ms", "streaming_events",

@@ -112,24 +112,3 @@ class Analytics:
 
             self._fleet = FleetSnapshot(self._store, self.snapshot_dir, persist=self.persist)
         return self._fleet
-
-
-def clear_all_caches() -> int:
-    """Drop every store's snapshot under the user cache folder (and RECORDER_ANALYTICS_DIR's, when
-    set); bytes freed. Nothing of a store is touched."""
-    import os
-    import shutil
-
-    from recorder.analytics import snapshot_files
-
-    freed = 0
-    explicit = os.environ.get(snapshot_files.SNAPSHOT_ENV)
-    if explicit:
-        freed += snapshot_files.clear(Path(explicit))
-    root = snapshot_files.snapshots_root()
-    if root.is_dir():
-        for folder in root.iterdir():
-            if folder.is_dir():
-                freed += snapshot_files.clear(folder)
-        shutil.rmtree(root, ignore_errors=True)
-    return freed

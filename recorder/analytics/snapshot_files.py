@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import time
 import uuid
 from collections.abc import Iterator
@@ -259,6 +260,22 @@ def clear(directory: Path) -> int:
             path.unlink(missing_ok=True)
     with contextlib.suppress(OSError):
         directory.rmdir()
+    return freed
+
+
+def clear_all() -> int:
+    """Drop every store's snapshot under the user cache folder (and RECORDER_ANALYTICS_DIR's, when
+    set); bytes freed. Nothing of a store is touched."""
+    freed = 0
+    explicit = os.environ.get(SNAPSHOT_ENV)
+    if explicit:
+        freed += clear(Path(explicit))
+    root = snapshots_root()
+    if root.is_dir():
+        for folder in root.iterdir():
+            if folder.is_dir():
+                freed += clear(folder)
+        shutil.rmtree(root, ignore_errors=True)
     return freed
 
 

@@ -48,9 +48,9 @@ def clear(ctx: click.Context, every_store: bool, as_json: bool) -> None:
     """Drop this store's snapshot (or, with --all, every store's); the store is not touched."""
     if every_store:
         # Needs no store: `--all` also works when the store named by --db is gone.
-        from recorder.analytics.analytics import clear_all_caches
+        from recorder.analytics.snapshot_files import clear_all
 
-        freed = clear_all_caches()
+        freed = clear_all()
     else:
         freed = ctx.find_object(CliContext).recorder.clear_cache()
     if as_json:

@@ -62,10 +62,10 @@ def run_details(body: Any, state: str | None, node_type: str | None) -> RunDetai
         return None
     error_code = None
     if state == "REJECTED":
-        error = dig(body, "data", "error")
+        error = _dig(body, "data", "error")
         code = error.get("code") if isinstance(error, Mapping) else None
         error_code = code if isinstance(code, str) else None
-    payload = dig(body, "data", "data", "data")
+    payload = _dig(body, "data", "data", "data")
     children = _child_execution_ids(payload)
     usage: dict[str, Any] = {}
     if state == "FULFILLED" and node_type == _PROMPT and isinstance(payload, Mapping):
@@ -340,7 +340,7 @@ def _int(value: Any) -> int | None:
     return int(value) if _number(value) else None
 
 
-def dig(value: Any, *keys: str) -> Any:
+def _dig(value: Any, *keys: str) -> Any:
     """The value under nested keys of parsed event JSON, or None where any level is missing."""
     for key in keys:
         if not isinstance(value, Mapping):

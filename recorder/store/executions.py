@@ -69,12 +69,6 @@ def sync_executions(
         _insert_all(connection, dialect, chunk, new_events, recording_id, request, totals, change_seq)
 
 
-def mark_changed(connection: Connection, execution_ids: Sequence[str], change_seq: int) -> None:
-    """Stamp executions changed other than through their events (a recording folded into another)."""
-    for chunk in in_chunks(execution_ids, _IN_CHUNK):
-        connection.execute(update(_executions).where(_executions.c.execution_id.in_(chunk)).values(change_seq=change_seq))
-
-
 def _insert_all(
     connection: Connection,
     dialect: Dialect,

@@ -17,8 +17,8 @@ costs no read), and drops those whose workflow ended.
 from __future__ import annotations
 
 import json
-from operator import attrgetter
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
@@ -45,7 +45,8 @@ from recorder.store.span_rows import SPAN_COLUMNS
 if TYPE_CHECKING:
     from recorder.store.dialects import Dialect
 
-_RUN_FIELDS = tuple(name for name in RunFold.__slots__)
+# What a stored row gives a resumed run beyond its key (the children are a JSON list there).
+_RESUMED_FIELDS = tuple(name for name in RunFold.__slots__ if name not in ("node_result_id", "first_seq", "child_execution_ids"))
 # A writer keeps at most this many unfinished executions' folds; past it, the oldest are read back.
 _MAX_HELD = 20_000
 
@@ -91,12 +92,12 @@ class SpanUpkeep:
         totals: dict[str, SpanTotals] = {}
         changed: list[tuple[Any, ...]] = []
         for execution_id, new_rows in by_execution.items():
-            before = stored[execution_id] if execution_id in stored else None
+            before = stored.get(execution_id)
             count = before.event_count if before is not None else 0
             fold = self._folds.get(execution_id)
             if fold is None or fold.folded != count:
                 fold = self._resume(connection, execution_id, count, before)
-            if fold is not None and _continues(fold, new_rows):
+            if _continues(fold, new_rows):
                 touched = {self._add(fold, row) for row in new_rows}
                 touched.discard(None)
             else:
@@ -111,19 +112,15 @@ class SpanUpkeep:
 
     def _add(self, fold: ExecutionFold, row: tuple[Any, ...]) -> str | None:
         node_result_id = row[NODE_RESULT_ID]
+        run_type = fold.runs[node_result_id].node_type if node_result_id in fold.runs else None
         details = self._details.get(row[POSITION], _UNREAD)
         if details is _UNREAD:
             # Not read when taken, where the event alone said whether its payload counts; it still
             # does if its run is a container only an earlier recording saw (rare: checked first).
-            run = fold.runs.get(node_result_id) if node_result_id is not None else None
-            if run is not None and run.node_type in CONTAINER_TYPES:
-                details = fold.details_from_text(row[TYPE], row[STATE], node_result_id, row[NODE_TYPE], row[RAW])
-            else:
-                details = None
-        elif details is not None:  # read when taken: kept only where the fold's own rule wants it
-            run = fold.runs.get(node_result_id) if node_result_id is not None else None
-            if not needs_details(row[TYPE], row[STATE], row[NODE_TYPE], run.node_type if run is not None else None):
-                details = None
+            unread = run_type in CONTAINER_TYPES
+            details = fold.details_from_text(row[TYPE], row[STATE], node_result_id, row[NODE_TYPE], row[RAW]) if unread else None
+        elif details is not None and not needs_details(row[TYPE], row[STATE], row[NODE_TYPE], run_type):
+            details = None  # read when taken: kept only where the fold's own rule wants it
         run = fold.add(
             row[SEQ], row[TYPE], row[STATE], row[TS_US], row[RECEIVED_AT_US], row[NODE_ID], node_result_id,
             row[NODE_TYPE], row[SOURCE_EXECUTION_ID], details,
@@ -142,16 +139,15 @@ class SpanUpkeep:
         while len(self._folds) > _MAX_HELD:
             self.forget([next(iter(self._folds))])
 
-    def _resume(self, connection: Connection, execution_id: str, count: int, before: Any) -> ExecutionFold | None:
+    def _resume(self, connection: Connection, execution_id: str, count: int, before: Any) -> ExecutionFold:
         """The fold of the execution's `count` stored events, from its stored span rows."""
-        self._nesting.pop(execution_id, None)
         if count == 0:
             self._nesting[execution_id] = {}
             return ExecutionFold(execution_id)
         runs, nesting = [], {}
         for row in connection.execute(select(_spans).where(_spans.c.execution_id == execution_id)):
             run = RunFold(row.node_result_id, row.first_seq)
-            for name in _RUN_FIELDS:
+            for name in _RESUMED_FIELDS:
                 setattr(run, name, getattr(row, name))
             run.child_execution_ids = tuple(row.child_execution_ids or ())
             runs.append(run)

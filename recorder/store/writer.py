@@ -209,7 +209,7 @@ class RecordingWriter:
             if self._touched:
                 stored = stored_executions(connection, list(self._touched))
                 totals = {}
-                if self._spans is not None and inserted.new:
+                if self._spans is not None:  # also with nothing new: the batch's payload notes are dropped
                     totals = self._spans.fold(connection, _new_rows(rows, inserted), stored, change_seq)
                 sync_executions(
                     connection, self._dialect, list(self._touched.values()), stored=stored, totals=totals,
