@@ -120,9 +120,13 @@ class Recorder:
         on_parsed: Callable[[ParsedEvent | RejectedLine], None] | None = None,
         on_bytes: Callable[[bytes], None] | None = None,
         transport: httpx.BaseTransport | None = None,
+        stream: str = "v1",
     ) -> LiveResult:
         """Execute a deployed workflow and record its stream as it flows (never retried).
 
+        `request_body` names the deployment the v1 way (`workflow_deployment_name` or `_id`);
+        `stream="v2"` executes it through `/v1/workflow-deployments/{id}/execute-stream` instead,
+        with `inputs` a plain `{name: value}` object (see recorder.model.endpoints).
         The API key defaults to VELLUM_API_KEY and is sent as a header only, never stored.
         `transport` does the network work under the recording (default: httpx's own).
         """
@@ -140,6 +144,7 @@ class Recorder:
             on_parsed=on_parsed,
             on_bytes=on_bytes,
             transport=transport,
+            stream=stream,
         )
 
     def reconcile(

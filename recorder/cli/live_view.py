@@ -6,6 +6,10 @@ reading `[/INST]` is text to print, not a closing tag.
 One line per event that changes something (a node starts, ends or fails; the workflow starts or
 ends); streaming chunks are counted and shown on their node's final line, so a chatty prompt
 does not flood the terminal.
+
+Both streams read the same: a legacy (v1) event names its node type and error under `data`; an
+SDK (v2) event (`name`: `node.execution.fulfilled`, ...) names its node by its definition and its
+error under `body`, and may be a state the legacy stream never sends (PAUSED, RESUMED, LOG...).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class LiveView:
             streamed = f" {chunks} chunks" if chunks else ""
             source = f" in {escape(short(parsed.source_execution_id))}" if parsed.source_execution_id else ""
             stderr.print(
-                f"{offset:>9} node {escape(parsed.node_type or ''):<14} {escape(short(parsed.node_result_id))} "
+                f"{offset:>9} node {escape(_node_label(parsed)):<14} {escape(short(parsed.node_result_id))} "
                 f"{styled_status(parsed.state)}{streamed}{source}{_error(parsed)}{flags}"
             )
         else:
@@ -46,9 +50,23 @@ class LiveView:
                          f"{styled_status(parsed.state)}{_error(parsed)}{flags}")
 
 
+def _node_label(event: ParsedEvent) -> str:
+    """The node's type (legacy), else the name of its definition (an SDK event's body names it)."""
+    if event.node_type:
+        return event.node_type
+    definition = _sdk_body(event).get("node_definition")
+    name = definition.get("name") if isinstance(definition, dict) else None
+    return name if isinstance(name, str) else ""
+
+
+def _sdk_body(event: ParsedEvent) -> dict:
+    body = event.body.get("body") if isinstance(event.body.get("name"), str) else None
+    return body if isinstance(body, dict) else {}
+
+
 def _error(event: ParsedEvent) -> str:
     data = event.body.get("data")
-    error = data.get("error") if isinstance(data, dict) else None
+    error = data.get("error") if isinstance(data, dict) else _sdk_body(event).get("error")
     if isinstance(error, dict) and error.get("code"):
         return f" [red]{escape(str(error.get('code')))}: {escape(str(error.get('message')))}[/red]"
     return ""

@@ -15,7 +15,8 @@ from recorder.cli.live_view import LiveView
 from recorder.cli.context import CliContext, pass_context
 from recorder.cli.output import print_json, short, stderr, stdout, styled_status
 from recorder.model.endpoints import BASE_URL_ENV, DEFAULT_BASE_URL
-from recorder.model.request import build_request_body, infer_inputs
+from recorder.model.endpoints import WorkflowStream
+from recorder.model.request import build_deployment_stream_body, build_request_body, infer_inputs, plain_inputs
 
 if TYPE_CHECKING:
     from recorder.api import Recorder
@@ -68,6 +69,9 @@ def _sigterm_as_exit(_signum, _frame) -> None:
     raise SystemExit(EXIT_SIGTERM)
 
 
+DEFAULT_EVENT_TYPES = "WORKFLOW,NODE"
+
+
 @click.command()
 @click.option("--deployment", metavar="NAME", help="Workflow deployment name.")
 @click.option("--deployment-id", metavar="UUID", help="Workflow deployment id.")
@@ -77,8 +81,12 @@ def _sigterm_as_exit(_signum, _frame) -> None:
 @click.option("--metadata", metavar="JSON", help="Free-form JSON kept with the execution.")
 @click.option("--previous-execution-id", metavar="ID", help="Continue from an earlier execution.")
 @click.option("--external-id", metavar="ID", help="Your own id for this execution.")
-@click.option("--event-types", default="WORKFLOW,NODE", show_default=True, help="Event types to ask for.")
-@click.option("--expand-meta", metavar="usage,cost,model_name", help="Ask prompt nodes for usage, cost and model name.")
+@click.option("--stream", "stream", type=click.Choice([s.value for s in WorkflowStream]), default=WorkflowStream.V1.value, show_default=True,
+              help="v1: POST /v1/execute-workflow-stream (legacy WORKFLOW/NODE events); "
+                   "v2: POST /v1/workflow-deployments/{id}/execute-stream (SDK events).")
+@click.option("--trigger", metavar="NAME_OR_ID", help="v2 only: the workflow trigger to use (default: the manual one).")
+@click.option("--event-types", help=f"v1 only: event types to ask for. Default: {DEFAULT_EVENT_TYPES}.")
+@click.option("--expand-meta", metavar="usage,cost,model_name", help="v1 only: ask prompt nodes for usage, cost and model name.")
 @base_url_option
 @click.option("--connect-timeout", type=float, default=10.0, show_default=True, help="Seconds to connect.")
 @click.option("--read-timeout", type=float, default=300.0, show_default=True, help="Seconds to wait for data before the stream counts as cut.")
@@ -88,24 +96,43 @@ def _sigterm_as_exit(_signum, _frame) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Pass the raw stream through to stdout; the status goes to stderr.")
 @pass_context
 def record(context: CliContext, deployment, deployment_id, release_tag, input_pairs, inputs_json, metadata, previous_execution_id,
-           external_id, event_types, expand_meta, base_url, connect_timeout, read_timeout, flush_events, flush_ms, quiet, as_json) -> None:
+           external_id, stream, trigger, event_types, expand_meta, base_url, connect_timeout, read_timeout, flush_events, flush_ms, quiet,
+           as_json) -> None:
     """Execute a deployed workflow and record its stream as it arrives.
 
     The API key is read from VELLUM_API_KEY only. An execution is never retried. Exit codes:
     0 fulfilled, 1 rejected, 3 HTTP error, 4 connection error, 5 stream cut, 130/143 interrupted.
     """
+    inputs = _inputs(input_pairs, inputs_json)
     try:
-        body = build_request_body(
-            inputs=_inputs(input_pairs, inputs_json),
-            workflow_deployment_name=deployment,
-            workflow_deployment_id=deployment_id,
-            release_tag=release_tag,
-            external_id=external_id,
-            metadata=_json_option(metadata, "--metadata"),
-            previous_execution_id=previous_execution_id,
-            event_types=[t.strip().upper() for t in event_types.split(",") if t.strip()],
-            expand_meta={flag.strip(): True for flag in expand_meta.split(",")} if expand_meta else None,
-        )
+        if stream == WorkflowStream.V2:
+            for given, option in ((event_types, "--event-types"), (expand_meta, "--expand-meta")):
+                if given:
+                    raise click.UsageError(f"{option} is for the v1 stream; the v2 stream sends every event and has no such field")
+            body = build_deployment_stream_body(
+                inputs=plain_inputs(inputs),
+                workflow_deployment_name=deployment,
+                workflow_deployment_id=deployment_id,
+                trigger=trigger,
+                release_tag=release_tag,
+                external_id=external_id,
+                metadata=_json_option(metadata, "--metadata"),
+                previous_execution_id=previous_execution_id,
+            )
+        else:
+            if trigger:
+                raise click.UsageError("--trigger is for the v2 stream (--stream v2)")
+            body = build_request_body(
+                inputs=inputs,
+                workflow_deployment_name=deployment,
+                workflow_deployment_id=deployment_id,
+                release_tag=release_tag,
+                external_id=external_id,
+                metadata=_json_option(metadata, "--metadata"),
+                previous_execution_id=previous_execution_id,
+                event_types=[t.strip().upper() for t in (event_types or DEFAULT_EVENT_TYPES).split(",") if t.strip()],
+                expand_meta={flag.strip(): True for flag in expand_meta.split(",")} if expand_meta else None,
+            )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     from recorder.store import FlushPolicy

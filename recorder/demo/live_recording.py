@@ -1,7 +1,9 @@
 """The demo, run live: a loopback Vellum streams the synthetic workload and a recorder records it.
 
 Each execution is recorded through the recorder's own live path (`Recorder.record`), a few at a
-time as in production, so a newcomer watches the real consumer work. The recorder is taken as a
+time as in production, so a newcomer watches the real consumer work. One in `V2_EVERY` goes
+through the v2 stream (`/v1/workflow-deployments/{id}/execute-stream`, SDK events), the rest
+through the v1 stream (recorder.demo.v2_stream). The recorder is taken as a
 small Protocol: the demo sits below the API and does not import it.
 """
 
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from recorder.demo.server import LoopbackVellum, Scenario
+from recorder.demo.v2_stream import as_v2_execution, sent_through_v2
 from recorder.demo.workload import DemoExecution, build_workload
 
 DEMO_API_KEY = "demo-loopback-key"
@@ -34,7 +37,8 @@ class LiveRecorder(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class DemoRun:
-    """What a demo run recorded: the workload it served and the listing rows of its executions."""
+    """What a demo run recorded: the workload it served (each execution as the stream it went
+    through tells it) and the listing rows of its executions."""
 
     database: str
     workload: tuple[DemoExecution, ...]
@@ -68,8 +72,9 @@ def record_demo(
     """Serve `executions` synthetic executions from a loopback Vellum (`speed` times faster than
     real time) and record each live. The first is recorded alone, its events handed to
     `on_parsed` as they arrive (a live view); the rest `concurrency` at a time. `on_serving` gets
-    the server's base URL once it listens; `on_recorded` each execution's result as it ends."""
-    workload = build_workload(executions=executions, seed=seed)
+    the server's base URL once it listens; `on_recorded` each execution's result as it ends.
+    Every `V2_EVERY`-th execution is requested and served through the v2 stream."""
+    workload = [as_v2_execution(e) if sent_through_v2(index) else e for index, e in enumerate(build_workload(executions=executions, seed=seed))]
     ids = {execution.execution_id for execution in workload}
     already = ids & _recorded_ids(recorder)
     with LoopbackVellum(api_key=DEMO_API_KEY) as server:

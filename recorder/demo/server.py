@@ -3,8 +3,9 @@
 It speaks the real endpoints over a real socket (chunked NDJSON, line by line with the recorded
 gaps), so the recorder's own HTTP path is what runs against it:
 
-- `POST /v1/execute-workflow-stream`: the scenario registered for the request body (or the next
-  queued one), with its faults: an error status, a slow first byte, a stall, a cut or a reset;
+- `POST /v1/execute-workflow-stream` (the v1 stream) and `POST /v1/workflow-deployments/{id}/execute-stream`
+  (the v2 stream): the scenario registered for the request (or the next queued one), with its
+  faults: an error status, a slow first byte, a stall, a cut or a reset;
 - `GET /v1/workflows/executions/{id}/status`: the registered status answer;
 - `POST /v1/submit-workflow-execution-actuals`: accepted (204), kept for inspection.
 
@@ -23,7 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from recorder.model.endpoints import ACTUALS_PATH, API_KEY_HEADER, STATUS_PATH, STREAM_PATH
+from recorder.model.endpoints import ACTUALS_PATH, API_KEY_HEADER, STATUS_PATH, stream_of_path
+from recorder.model.request import RecordedRequest
 
 STATUS_PREFIX, STATUS_SUFFIX = STATUS_PATH.split("{execution_id}")
 
@@ -50,8 +52,12 @@ class Scenario:
         return cls(lines=[line.encode("utf-8") for line in lines], **options)
 
 
-def request_key(body: Any) -> str:
-    """Requests match scenarios by their canonical JSON."""
+def request_key(body: Any, path: str | None = None) -> str:
+    """Requests match scenarios by the canonical JSON of their kept form (`RecordedRequest`): a v2
+    request sent to `path` is keyed with the deployment its path names, as `Recorder.record` is given it."""
+    if isinstance(body, dict):
+        kept = RecordedRequest.from_exchange(path, body)
+        body = kept.body if kept is not None else body
     return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
 
@@ -78,7 +84,8 @@ class LoopbackVellum:
         return f"http://{host}:{port}"
 
     def expect(self, request_body: Any, scenario: Scenario) -> None:
-        """Answer this exact request body with the scenario (any number of times)."""
+        """Answer this exact request with the scenario (any number of times). A v2 request is given
+        in the form `Recorder.record` takes: the deployment named in the body, `"stream": "v2"`."""
         with self._lock:
             self._by_request[request_key(request_body)] = scenario
 
@@ -90,9 +97,9 @@ class LoopbackVellum:
     def set_status(self, execution_id: str, answer: Any, http_status: int = 200) -> None:
         self.statuses[execution_id] = (http_status, answer)
 
-    def scenario_for(self, body: bytes) -> Scenario | None:
+    def scenario_for(self, body: bytes, path: str | None = None) -> Scenario | None:
         try:
-            key = request_key(json.loads(body))
+            key = request_key(json.loads(body), path)
         except ValueError:
             key = None
         with self._lock:
@@ -179,10 +186,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
-        if self.path != STREAM_PATH:
+        if stream_of_path(self.path) is None:
             self._send_json(404, {"detail": "Not found."})
             return
-        scenario = self.vellum.scenario_for(body)
+        scenario = self.vellum.scenario_for(body, self.path)
         if scenario is None:
             self._send_json(404, {"detail": "No workflow deployment matches this request (loopback server)."})
             return

@@ -2,16 +2,25 @@
 
 The API key travels in a header, never in the body; any key-like field found in a body anyway, at
 any depth (a `metadata` object nests freely), is taken out before it can reach the store.
+
+A v1 stream's body (`POST /v1/execute-workflow-stream`) says everything and is kept as sent. A v2
+stream's (`POST /v1/workflow-deployments/{id}/execute-stream`, see `recorder.model.endpoints`)
+leaves the deployment to the path, so the kept form adds it under the v1 names
+(`workflow_deployment_id` for a UUID-looking id, else `workflow_deployment_name`) and says
+`"stream": "v2"`: every reader (executions columns, replay matching, export) then finds the
+deployment in one place, and `wire_path` / `wire_body` give back exactly the request that was sent.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from recorder.model.cassette import REDACTED
+from recorder.model.endpoints import STREAM_PATH, WorkflowStream, deployment_in_path, deployment_stream_path, stream_of_path
 from recorder.model.events import (
     MAX_EXTERNAL_ID_LENGTH,
     MAX_ID_LENGTH,
@@ -49,20 +58,78 @@ def _redacted_credentials(value: Any) -> Any:
     return value
 
 
+# The key of the kept form that names the stream (absent: v1, as every body recorded before v2 was).
+STREAM_KEY = "stream"
+_DEPLOYMENT_KEYS = ("workflow_deployment_id", "workflow_deployment_name")
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def deployment_key(deployment: str) -> str:
+    """Under which v1 name a deployment given in a v2 path is kept: a UUID-looking one is an id."""
+    return "workflow_deployment_id" if _UUID.match(deployment) else "workflow_deployment_name"
+
+
 @dataclass(frozen=True, slots=True)
 class RecordedRequest:
-    """The fields of an execute-workflow-stream request body that describe its execution."""
+    """The fields of a streaming request that describe its execution, in the kept form (module doc)."""
 
     body: dict[str, Any]
 
     @classmethod
     def from_body(cls, body: dict[str, Any] | None) -> RecordedRequest | None:
+        """A request from its kept form: a v1 body as sent, or a v2 one with its deployment and
+        `"stream": "v2"` (what `from_exchange` and `for_stream` make, and the store keeps)."""
         if body is None:
             return None
         if not isinstance(body, dict):
             raise ValueError("a request body must be a JSON object")
         body = strip_secrets(body)
         return cls(body if is_indexable_json(body) else storable_json(body))
+
+    @classmethod
+    def from_exchange(cls, path: str | None, body: dict[str, Any] | None) -> RecordedRequest | None:
+        """The request sent to `path` with `body` as it went over the wire: for a v2 path, the
+        deployment is taken from the path. Any other path (or none) reads the body as kept."""
+        deployment = deployment_in_path(path) if path else None
+        if deployment is None or body is None or not isinstance(body, dict):
+            return cls.from_body(body)
+        return cls.from_body(_v2_kept_form(body, deployment))
+
+    @classmethod
+    def for_stream(cls, body: dict[str, Any], stream: WorkflowStream | str = WorkflowStream.V1) -> RecordedRequest:
+        """A request to execute on `stream`, from a body naming its deployment the v1 way
+        (`workflow_deployment_name` or `_id`): what `recorder record` and `Recorder.record` take."""
+        stream = WorkflowStream(body.get(STREAM_KEY) or stream)
+        if stream is WorkflowStream.V1:
+            request = cls.from_body({key: value for key, value in body.items() if key != STREAM_KEY})
+        else:
+            named = [body[key] for key in _DEPLOYMENT_KEYS if body.get(key)]
+            if len(named) != 1 or not isinstance(named[0], str):
+                raise ValueError("the v2 stream needs exactly one of workflow_deployment_name or workflow_deployment_id")
+            wire = {key: value for key, value in body.items() if key not in (*_DEPLOYMENT_KEYS, STREAM_KEY)}
+            request = cls.from_body(_v2_kept_form(wire, named[0]))
+        assert request is not None
+        return request
+
+    @property
+    def stream(self) -> WorkflowStream:
+        """Which streaming endpoint the request went to (an unknown name reads as v1)."""
+        return WorkflowStream.V2 if self.body.get(STREAM_KEY) == WorkflowStream.V2 else WorkflowStream.V1
+
+    @property
+    def wire_path(self) -> str:
+        """The path the request was sent to (no base URL)."""
+        if self.stream is WorkflowStream.V1:
+            return STREAM_PATH
+        deployment = self.body.get("workflow_deployment_id") or self.body.get("workflow_deployment_name")
+        return deployment_stream_path(str(deployment))
+
+    @property
+    def wire_body(self) -> dict[str, Any]:
+        """The body as it was sent: a v2 body without the deployment and the stream its path says."""
+        if self.stream is WorkflowStream.V1:
+            return dict(self.body)
+        return {key: value for key, value in self.body.items() if key not in (*_DEPLOYMENT_KEYS, STREAM_KEY)}
 
     # The fields below are copied into indexed columns: a value no column can hold on both engines
     # (too long for its index, NUL, a lone surrogate) is left out there, as for event lines.
@@ -97,6 +164,10 @@ class RecordedRequest:
     @property
     def inputs(self) -> Any:
         return indexable_json(self.body.get("inputs"))
+
+
+def _v2_kept_form(wire_body: dict[str, Any], deployment: str) -> dict[str, Any]:
+    return {deployment_key(deployment): deployment, **wire_body, STREAM_KEY: WorkflowStream.V2.value}
 
 
 def storable_json(value: Any, depth: int = 1) -> Any:
@@ -142,6 +213,13 @@ def _input_type(value: Any) -> str:
     return "JSON"
 
 
+def plain_inputs(inputs: list[dict[str, Any]] | dict[str, Any]) -> dict[str, Any]:
+    """The v2 stream's `{name: value}` inputs from the API's typed list (or such an object as it is)."""
+    if isinstance(inputs, dict):
+        return dict(inputs)
+    return {item["name"]: item.get("value") for item in inputs}
+
+
 def build_request_body(
     *,
     inputs: list[dict[str, Any]],
@@ -154,7 +232,7 @@ def build_request_body(
     event_types: list[str] | None = None,
     expand_meta: dict[str, bool] | None = None,
 ) -> dict[str, Any]:
-    """An execute-workflow-stream body, with unset fields left out as the official client does."""
+    """An execute-workflow-stream (v1) body, with unset fields left out as the official client does."""
     if bool(workflow_deployment_name) == bool(workflow_deployment_id):
         raise ValueError("give exactly one of a deployment name or a deployment id")
     fields = {
@@ -167,5 +245,35 @@ def build_request_body(
         "expand_meta": expand_meta,
         "metadata": metadata,
         "previous_execution_id": previous_execution_id,
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def build_deployment_stream_body(
+    *,
+    inputs: dict[str, Any],
+    workflow_deployment_name: str | None = None,
+    workflow_deployment_id: str | None = None,
+    trigger: str | None = None,
+    release_tag: str | None = None,
+    external_id: str | None = None,
+    metadata: Any = None,
+    previous_execution_id: str | None = None,
+) -> dict[str, Any]:
+    """A v2 stream request in the form `RecordedRequest.for_stream` takes: the deployment under its
+    v1 name (the path carries it on the wire), `"stream": "v2"`, unset fields left out as the
+    official client's `workflow_deployments.execute_stream` leaves them out."""
+    if bool(workflow_deployment_name) == bool(workflow_deployment_id):
+        raise ValueError("give exactly one of a deployment name or a deployment id")
+    fields = {
+        "workflow_deployment_id": workflow_deployment_id,
+        "workflow_deployment_name": workflow_deployment_name,
+        "inputs": inputs,
+        "trigger": trigger,
+        "release_tag": release_tag,
+        "external_id": external_id,
+        "metadata": metadata,
+        "previous_execution_id": previous_execution_id,
+        STREAM_KEY: WorkflowStream.V2.value,
     }
     return {key: value for key, value in fields.items() if value is not None}

@@ -27,7 +27,8 @@ import httpx
 
 from recorder.model.cassette import Cassette, Fault, Line, Request, Response
 from recorder.model.endpoints import API_KEY_HEADER
-from recorder.model.lines import LineSplitter
+from recorder.model.events import ParsedEvent, parse_line
+from recorder.model.lines import LineSplitter, RawLine
 from recorder.model.request import strip_secrets
 from recorder.model.secrets import SecretScrubber, credentials_in
 from recorder.model.timestamps import now_us
@@ -51,7 +52,7 @@ class CaptureTransport(httpx.BaseTransport):
         self._capture = _Captures(on_cassette, api_key, redact_keys)
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if not is_replayed(request.method, request.url.path):
+        if not is_replayed(request.method, _path(request)):
             return self.inner.handle_request(request)
         request.read()
         exchange = self._capture.start(request)
@@ -70,7 +71,7 @@ class AsyncCaptureTransport(httpx.AsyncBaseTransport):
         self._capture = _Captures(on_cassette, api_key, redact_keys)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not is_replayed(request.method, request.url.path):
+        if not is_replayed(request.method, _path(request)):
             return await self.inner.handle_async_request(request)
         await request.aread()
         exchange = self._capture.start(request)
@@ -149,7 +150,7 @@ class _Exchange:
         secrets = self._secrets
         lines = [Line(line.at_us, secrets.data(line.data)) for line in self._lines]
         cassette = Cassette(
-            request=Request(self._request.method, self._request.url.path, secrets.value(_json_body(self._request.content))),
+            request=Request(self._request.method, _path(self._request), secrets.value(_json_body(self._request.content))),
             response=Response(
                 status=self._status,
                 headers={name: secrets.text(value) for name, value in self._headers.items()},
@@ -160,7 +161,7 @@ class _Exchange:
             ),
             execution_id=_execution_id(lines),
             recorded_at_us=self._recorded_at_us,
-            source=f"{self._request.url.scheme}://{self._request.url.netloc.decode('ascii')}{self._request.url.path}",
+            source=f"{self._request.url.scheme}://{self._request.url.netloc.decode('ascii')}{_path(self._request)}",
             fault=Fault(cut_after_lines=len(lines)) if broken else None,
         )
         if self._captures.redact_keys:
@@ -187,11 +188,15 @@ def _json_body(content: bytes) -> dict[str, Any] | None:
 
 
 def _execution_id(lines: list[Line]) -> str | None:
-    for line in lines:
-        try:
-            value = json.loads(line.data)
-        except ValueError:
-            continue
-        if isinstance(value, dict) and isinstance(value.get("execution_id"), str):
-            return value["execution_id"]
+    """The execution the stream carries, as the recorder reads it: a legacy event's `execution_id`,
+    an SDK event's root workflow `span_id`."""
+    for position, line in enumerate(lines):
+        parsed = parse_line(RawLine(position, line.data))
+        if isinstance(parsed, ParsedEvent):
+            return parsed.execution_id
     return None
+
+
+def _path(request: httpx.Request) -> str:
+    """The path as sent, still percent-encoded (a v2 deployment name may hold an encoded `/`)."""
+    return request.url.raw_path.decode("ascii").split("?", 1)[0]

@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from recorder.model.cassette import NDJSON, STREAM_PATH, Cassette, Fault, Line, Request, Response
+from recorder.model.request import RecordedRequest
 from recorder.replay.redaction import redact
 from recorder.store import Outcome, Recording, Store
 
@@ -55,7 +56,9 @@ def export_cassette(store: Store, execution_id: str, *, redact_keys: Sequence[st
     recording = carrying[0]
     lines, ends_with_newline = rebuild_lines(store, recording, execution_id)
     describing = next((r for r in recordings if r.id == execution.recording_id), None)
-    request_body = recording.request if recording.request is not None else (describing.request if describing else None)
+    kept = RecordedRequest.from_body(recording.request if recording.request is not None else (describing.request if describing else None))
+    # The request as it went over the wire: a v2 stream's path names the deployment, its body does not.
+    path, request_body = (STREAM_PATH, None) if kept is None else (kept.wire_path, kept.wire_body)
     response = Response(
         status=recording.http_status or 200,
         headers={"content-type": NDJSON},
@@ -65,7 +68,7 @@ def export_cassette(store: Store, execution_id: str, *, redact_keys: Sequence[st
         error=recording.error,
     )
     cassette = Cassette(
-        request=Request(method="POST", path=STREAM_PATH, body=request_body),
+        request=Request(method="POST", path=path, body=request_body),
         response=response,
         execution_id=execution_id,
         recorded_at_us=recording.started_at_us,

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Protocol
 
 from recorder.model.cassette import SUFFIX, Cassette, CassetteError, is_cassette, write_cassette
-from recorder.model.endpoints import STREAM_PATH
+from recorder.model.endpoints import deployment_in_path, is_endpoint, stream_of_path
+from recorder.model.request import RecordedRequest
 from recorder.replay.matching import Candidate
 
 logger = logging.getLogger("recorder.replay")
@@ -59,7 +60,7 @@ class CassetteLibrary:
         """Add a cassette; one with the name of a known one replaces it (a file written again)."""
         with self._lock:
             label = name or cassette.execution_id or f"cassette {len(self._entries) + 1}"
-            entry = (Candidate(label, cassette.request.body, cassette.execution_id), cassette)
+            entry = (Candidate(label, matched_body(cassette), cassette.execution_id), cassette)
             index = next((i for i, (known, _) in enumerate(self._entries) if known.name == label), None)
             if index is None:
                 self._entries.append(entry)
@@ -76,10 +77,10 @@ class CassetteLibrary:
         return f"{len(self._entries)} cassettes"
 
     def candidates(self, method: str, path: str) -> Sequence[Candidate]:
-        """Recorded requests of an endpoint (`path` as in the API reference; a recorded path may
-        carry a prefix of the base URL before it)."""
+        """Recorded requests of an endpoint (`path` as in the API reference, the v2 stream's as its
+        template; a recorded path may carry a prefix of the base URL before it)."""
         with self._lock:
-            return [candidate for candidate, c in self._entries if c.request.method == method and c.request.path.endswith(path)]
+            return [candidate for candidate, c in self._entries if c.request.method == method and is_endpoint(c.request.path, path)]
 
     def cassette(self, candidate: Candidate) -> Cassette:
         with self._lock:
@@ -87,7 +88,7 @@ class CassetteLibrary:
 
     def by_execution_id(self, execution_id: str) -> Cassette | None:
         with self._lock:
-            streams = [c for _, c in self._entries if c.execution_id == execution_id and c.request.path.endswith(STREAM_PATH)]
+            streams = [c for _, c in self._entries if c.execution_id == execution_id and stream_of_path(c.request.path) is not None]
         return streams[-1] if streams else None
 
     def refresh(self) -> bool:
@@ -190,8 +191,15 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=-]+", "-", name).strip("-") or "test"
 
 
+def matched_body(cassette: Cassette) -> dict | None:
+    """The cassette's request as matching reads it: a v2 stream's deployment taken from its path."""
+    request = RecordedRequest.from_exchange(cassette.request.path, cassette.request.body)
+    return None if request is None else request.body
+
+
 def _file_stem(cassette: Cassette) -> str:
     """What a cassette's file is named after: its deployment, else its endpoint."""
     body = cassette.request.body or {}
-    name = body.get("workflow_deployment_name") or body.get("workflow_deployment_id") or cassette.request.path.rsplit("/", 1)[-1]
+    name = (body.get("workflow_deployment_name") or body.get("workflow_deployment_id") or deployment_in_path(cassette.request.path)
+            or cassette.request.path.rsplit("/", 1)[-1])
     return safe_name(str(name))[:60]

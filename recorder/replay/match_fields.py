@@ -147,11 +147,13 @@ def read_deployment(body: Mapping[str, Any], recorded: bool) -> Reading:
 
 
 def read_inputs(body: Mapping[str, Any], recorded: bool) -> Reading:
-    """The inputs by name (order does not matter), each its type and value; a list that is not of
-    named objects is compared as it is."""
+    """The inputs by name (order does not matter), each its type and value (a v2 `{name: value}`
+    object: each its value); a list that is not of named objects is compared as it is."""
     inputs = body.get("inputs")
     if inputs is None:
         return Reading(inputs, parts={})
+    if isinstance(inputs, dict):  # the v2 stream's plain {name: value}: no types to compare
+        return Reading(inputs, parts={name: (canonical(value, recorded=recorded), value) for name, value in inputs.items()})
     if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in inputs):
         return Reading(inputs, canonical(inputs, recorded=recorded))
     parts = {item["name"]: (canonical([item.get("type"), item.get("value")], recorded=recorded), _input_shown(item)) for item in inputs}

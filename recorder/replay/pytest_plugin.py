@@ -33,14 +33,14 @@ import httpx
 import pytest
 
 from recorder.model.cassette import Cassette
-from recorder.model.endpoints import API_KEY_ENV, DEFAULT_BASE_URL, EXECUTE_PATH, STREAM_PATH
+from recorder.model.endpoints import API_KEY_ENV, DEFAULT_BASE_URL, DEPLOYMENT_STREAM_PATH, EXECUTE_PATH, STREAM_PATH
 from recorder.replay.capture import AsyncCaptureTransport, CaptureTransport
 from recorder.replay.feed import areplay_lines, replay_lines
 from recorder.replay.library import FolderLibrary, safe_name
 from recorder.replay.matching import DEFAULT_FIELDS, MatchRule
 from recorder.replay.responder import is_replayed
 from recorder.replay.timing import Timing
-from recorder.replay.transport import AsyncReplayTransport, ReplayTransport
+from recorder.replay.transport import AsyncReplayTransport, ReplayTransport, request_path
 from recorder.replay.vocabulary import MatchMode, RecordMode, TimingMode, choices
 
 MARKER = "vellum_cassette"
@@ -188,7 +188,7 @@ class VellumReplay:
         replay = self
 
         def handle_request(transport: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-            if not is_replayed(request.method, request.url.path):
+            if not is_replayed(request.method, request_path(request)):
                 return original_sync(transport, request)
             if replay.recording:
                 network = _Unpatched(transport, original_sync)
@@ -196,7 +196,7 @@ class VellumReplay:
             return replay.transport.handle_request(request)
 
         async def handle_async_request(transport: httpx.AsyncHTTPTransport, request: httpx.Request) -> httpx.Response:
-            if not is_replayed(request.method, request.url.path):
+            if not is_replayed(request.method, request_path(request)):
                 return await original_async(transport, request)
             if replay.recording:
                 network = _AsyncUnpatched(transport, original_async)
@@ -305,7 +305,7 @@ def _environment(base_url: str) -> Any:
 
 def _all_candidates(library: Any) -> list[Any]:
     seen: list[Any] = []
-    for method, path in (("POST", STREAM_PATH), ("POST", EXECUTE_PATH)):
+    for method, path in (("POST", STREAM_PATH), ("POST", DEPLOYMENT_STREAM_PATH), ("POST", EXECUTE_PATH)):
         seen.extend(library.candidates(method, path))
     return seen
 

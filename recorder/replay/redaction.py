@@ -102,7 +102,13 @@ def _take(body: dict[str, Any], key: str) -> list[Any]:
 
 def _take_inputs(body: dict[str, Any], name: str) -> list[Any]:
     taken = []
-    for item in body.get("inputs") or ():
+    inputs = body.get("inputs")
+    if isinstance(inputs, dict):  # the v2 stream's {name: value}
+        if name in inputs and inputs[name] != REDACTED:
+            taken.append(inputs[name])
+            inputs[name] = REDACTED
+        return taken
+    for item in inputs or ():
         if isinstance(item, dict) and item.get("name") == name and "value" in item and item["value"] != REDACTED:
             taken.append(item["value"])
             item["value"] = REDACTED

@@ -15,7 +15,8 @@ from typing import Any
 from urllib.parse import unquote
 
 from recorder.model.cassette import NDJSON, Cassette
-from recorder.model.endpoints import EXECUTE_PATH, STATUS_PATH, STATUS_PREFIX, STREAM_PATH
+from recorder.model.endpoints import DEPLOYMENT_STREAM_PATH, EXECUTE_PATH, STATUS_PATH, STATUS_PREFIX, STREAM_PATH, is_deployment_stream_path
+from recorder.model.request import RecordedRequest
 from recorder.model.vocabulary import Outcome
 from recorder.replay.endpoint_answers import NoTerminalEvent, execute_answer, status_answer
 from recorder.replay.library import Library
@@ -46,7 +47,7 @@ class Answer:
 def is_replayed(method: str, path: str) -> bool:
     """Whether a request goes to one of the endpoints a replay answers."""
     if method == "POST":
-        return path.endswith(STREAM_PATH) or path.endswith(EXECUTE_PATH)
+        return path.endswith(STREAM_PATH) or path.endswith(EXECUTE_PATH) or is_deployment_stream_path(path)
     return method == "GET" and _status_execution_id(path) is not None
 
 
@@ -65,20 +66,29 @@ class Responder:
         method = method.upper()
         if method == "POST" and path.endswith(STREAM_PATH):
             return self._stream(body)
+        if method == "POST" and is_deployment_stream_path(path):
+            return self._stream(body, path)
         if method == "POST" and path.endswith(EXECUTE_PATH):
             return self._execute(body)
         execution_id = _status_execution_id(path) if method == "GET" else None
         if execution_id is not None:
             return self._status(execution_id)
-        return json_answer(404, {"detail": f"{method} {path} is not replayed: a replay answers POST {STREAM_PATH}, POST {EXECUTE_PATH} and GET {STATUS_PATH}"})
+        return json_answer(404, {"detail": f"{method} {path} is not replayed: a replay answers POST {STREAM_PATH}, "
+                                           f"POST {DEPLOYMENT_STREAM_PATH}, POST {EXECUTE_PATH} and GET {STATUS_PATH}"})
 
     # -- the endpoints ----------------------------------------------------------------------------
 
-    def _stream(self, body: bytes) -> Answer:
+    def _stream(self, body: bytes, deployment_path: str | None = None) -> Answer:
+        """The v1 stream, or with `deployment_path` the v2 one: each answered only from recordings
+        of its own endpoint, so a v1 client never gets SDK events, nor a v2 client legacy ones."""
         asked = _request_body(body)
         if isinstance(asked, Answer):
             return asked
-        found = self._find(asked, "POST", STREAM_PATH)
+        endpoint = STREAM_PATH
+        if deployment_path is not None:
+            endpoint, kept = DEPLOYMENT_STREAM_PATH, RecordedRequest.from_exchange(deployment_path, asked)
+            asked = kept.body if kept is not None else asked
+        found = self._find(asked, "POST", endpoint)
         if isinstance(found, Answer):
             return found
         candidate, cassette = found

@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 
-from recorder.model.cassette import STREAM_PATH, Cassette
+from recorder.model.cassette import Cassette
+from recorder.model.endpoints import DEPLOYMENT_STREAM_PATH, STREAM_PATH, WorkflowStream
+from recorder.model.request import RecordedRequest
 from recorder.replay.export import ExportError, export_cassette
 from recorder.replay.matching import Candidate
 from recorder.store import Outcome, Store
@@ -26,10 +28,12 @@ class StoreLibrary:
         return f"{len(self._candidates)} recorded executions in {self.store.url}"
 
     def candidates(self, method: str, path: str) -> Sequence[Candidate]:
-        if (method, path) != ("POST", STREAM_PATH):
+        """The executions recorded from that stream: a v1 request is never answered with a v2 body."""
+        stream = {("POST", STREAM_PATH): WorkflowStream.V1, ("POST", DEPLOYMENT_STREAM_PATH): WorkflowStream.V2}.get((method, path))
+        if stream is None:
             return []
         with self._lock:
-            return list(self._candidates)
+            return [candidate for candidate in self._candidates if _stream_of(candidate.body) is stream]
 
     def cassette(self, candidate: Candidate) -> Cassette:
         assert candidate.execution_id is not None
@@ -62,3 +66,8 @@ class StoreLibrary:
                 self._candidates = candidates
                 self.version += 1
         return changed
+
+
+def _stream_of(body: dict | None) -> WorkflowStream:
+    request = RecordedRequest.from_body(body)
+    return WorkflowStream.V1 if request is None else request.stream

@@ -68,7 +68,7 @@ class _ReplayBase:
         return self.responder.library
 
     def _plan(self, request: httpx.Request) -> Answer:
-        answer = self.responder.answer(request.method, request.url.path, request.content)
+        answer = self.responder.answer(request.method, request_path(request), request.content)
         if answer.no_match is not None and self.on_no_match == RAISE:
             raise answer.no_match
         return answer
@@ -82,7 +82,7 @@ class ReplayTransport(_ReplayBase, httpx.BaseTransport):
         self.passthrough = passthrough
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        if not is_replayed(request.method, request.url.path):
+        if not is_replayed(request.method, request_path(request)):
             if self.passthrough is None:
                 raise NotReplayed(f"{request.method} {request.url} is not a replayed endpoint and this replay passes nothing through")
             return self.passthrough.handle_request(request)
@@ -106,7 +106,7 @@ class AsyncReplayTransport(_ReplayBase, httpx.AsyncBaseTransport):
         self.passthrough = passthrough
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if not is_replayed(request.method, request.url.path):
+        if not is_replayed(request.method, request_path(request)):
             if self.passthrough is None:
                 raise NotReplayed(f"{request.method} {request.url} is not a replayed endpoint and this replay passes nothing through")
             return await self.passthrough.handle_async_request(request)
@@ -157,3 +157,9 @@ class _AsyncReplayStream(httpx.AsyncByteStream):
             yield chunk.data
         if self._answer.ending == Outcome.CUT:
             raise httpx.RemoteProtocolError(CUT_MESSAGE, request=self._request)
+
+
+def request_path(request: httpx.Request) -> str:
+    """The path as sent, still percent-encoded, as a replay server reads it (a v2 deployment name
+    may hold an encoded `/`)."""
+    return request.url.raw_path.decode("ascii").split("?", 1)[0]

@@ -98,7 +98,7 @@ def ingest_cassette(
     response = cassette.response
     writer = store.writer(
         source=cassette.source or source or "cassette",
-        request=request if request is not None else cassette.request.body,
+        request=request if request is not None else RecordedRequest.from_exchange(cassette.request.path, cassette.request.body),
         policy=policy or FlushPolicy.bulk(),
     )
     started_us = cassette.recorded_at_us

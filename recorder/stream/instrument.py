@@ -1,7 +1,9 @@
 """Recording the workflow streams an application already consumes, at httpx's transport seam.
 
 An application that uses the official `vellum-ai` client keeps using it; the recorder sits under
-it as an httpx transport. For `POST .../v1/execute-workflow-stream` the transport forwards the
+it as an httpx transport. For the v1 stream, `POST .../v1/execute-workflow-stream`, and the v2 one,
+`POST .../v1/workflow-deployments/{id}/execute-stream` (`client.workflow_deployments.execute_stream`),
+the transport forwards the
 request to the real (inner) transport and returns a response whose byte stream hands every chunk
 to the application unchanged and drops a copy on a `StreamRelay`, which records it on a thread of
 its own. Every other request passes through untouched.
@@ -27,7 +29,8 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 
-from recorder.model.endpoints import STREAM_PATH
+from recorder.model.endpoints import stream_of_path
+from recorder.model.request import RecordedRequest
 from recorder.model.secrets import SecretScrubber, credentials_in
 from recorder.store import FlushPolicy, Store
 from recorder.stream.relay import CommitCallback, ParsedCallback, RecordedCallback, RelayGroup, ResponseHead, SinkOptions, StreamRelay
@@ -176,8 +179,13 @@ def instrument(
 
 
 def is_workflow_stream(request: httpx.Request) -> bool:
-    """Whether the request executes a workflow as a stream: the only requests recorded."""
-    return request.method == "POST" and request.url.path.endswith(STREAM_PATH)
+    """Whether the request executes a workflow as a stream (v1 or v2): the only requests recorded."""
+    return request.method == "POST" and stream_of_path(_raw_path(request)) is not None
+
+
+def _raw_path(request: httpx.Request) -> str:
+    """The path as sent, still percent-encoded (a deployment name may hold an encoded `/`)."""
+    return request.url.raw_path.decode("ascii").split("?", 1)[0]
 
 
 def _httpx_client_of(client: Any) -> httpx.Client | httpx.AsyncClient:
@@ -215,9 +223,13 @@ def _credentials(request: httpx.Request) -> SecretScrubber:
 
 
 def _request_body(request: httpx.Request) -> dict[str, Any] | None:
-    """The JSON request body, if any. Only the body is kept: the API key travels in a header."""
+    """The JSON request body, if any, in its kept form (a v2 stream's deployment taken from the
+    path: `RecordedRequest.from_exchange`). Only the body is kept: the API key travels in a header."""
     try:
         body = json.loads(request.content)
     except (httpx.RequestNotRead, ValueError):
         return None
-    return body if isinstance(body, dict) else None
+    if not isinstance(body, dict):
+        return None
+    kept = RecordedRequest.from_exchange(_raw_path(request), body)
+    return None if kept is None else kept.body
