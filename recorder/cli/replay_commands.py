@@ -79,9 +79,10 @@ def export(context: CliContext, execution_id: str, output: str | None, body: boo
 @pass_context
 def serve(context: CliContext, cassette_dir: str | None, host: str, port: int, timing: str | None, speed: float | None,
           match_mode: str, match_on: str) -> None:
-    """Serve recorded exchanges as Vellum's predict API: POST /v1/execute-workflow-stream, POST
-    /v1/execute-workflow and GET /v1/workflows/executions/{id}/status, from CASSETTE_DIR (every
-    cassette under it) or, without one, from the store.
+    """Serve recorded exchanges as Vellum's predict API: POST /v1/execute-workflow-stream (v1),
+    POST /v1/workflow-deployments/{id}/execute-stream (v2), POST /v1/execute-workflow and GET
+    /v1/workflows/executions/{id}/status, from CASSETTE_DIR (every cassette under it) or, without
+    one, from the store.
 
     Point a client at it: Vellum(api_key="any", environment=VellumEnvironment(predict=URL, default=URL, documents=URL)).
     """

@@ -2,7 +2,9 @@
 
 `POST /v1/execute-workflow` returns the execution's terminal WORKFLOW event; `GET
 /v1/workflows/executions/{id}/status` its status, final outputs by name and error. Both are read
-from the recorded lines, so one cassette of the stream serves all three endpoints.
+from the recorded lines, so one cassette of the stream serves all three endpoints. The status is
+read from a v2 stream's SDK events too: the root workflow's (`span_id` = the execution id) terminal
+`workflow.execution.*` event, its `body.outputs` (already by name) and `body.error`.
 """
 
 from __future__ import annotations
@@ -27,9 +29,17 @@ def workflow_events(cassette: Cassette) -> list[ParsedEvent]:
         parsed = parse_line(RawLine(position, line.data))
         if not isinstance(parsed, ParsedEvent) or parsed.type != "WORKFLOW":
             continue
-        if cassette.execution_id is None or parsed.execution_id == cassette.execution_id:
-            events.append(parsed)
+        if cassette.execution_id is not None and parsed.execution_id != cassette.execution_id:
+            continue
+        if _is_sdk(parsed) and parsed.body.get("span_id") != parsed.execution_id:
+            continue  # a nested workflow's event, filed under its root execution
+        events.append(parsed)
     return events
+
+
+def _is_sdk(event: ParsedEvent) -> bool:
+    """Whether the event is an SDK one (the v2 stream's: keyed on `name`, its payload in `body`)."""
+    return isinstance(event.body.get("name"), str) and "execution_id" not in event.body
 
 
 def terminal_event(events: list[ParsedEvent]) -> ParsedEvent | None:
@@ -58,8 +68,10 @@ def status_answer(cassette: Cassette, execution_id: str) -> dict[str, Any]:
     outputs = error = None
     if terminal is not None:
         status = terminal.state
-        data = terminal.body.get("data") or {}
-        if status == "FULFILLED" and isinstance(data.get("outputs"), list):
+        data = (terminal.body.get("body") if _is_sdk(terminal) else terminal.body.get("data")) or {}
+        if status == "FULFILLED" and isinstance(data.get("outputs"), dict):
+            outputs = dict(data["outputs"])
+        elif status == "FULFILLED" and isinstance(data.get("outputs"), list):
             outputs = {item.get("name"): item.get("value") for item in data["outputs"] if isinstance(item, dict)}
         if isinstance(data.get("error"), dict):
             error = {"message": data["error"].get("message"), "code": data["error"].get("code")}

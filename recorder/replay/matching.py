@@ -180,6 +180,8 @@ def describe_request(body: dict[str, Any] | None) -> dict[str, Any]:
     inputs = body.get("inputs")
     if isinstance(inputs, list):
         described["inputs"] = {item.get("name"): item.get("value") for item in inputs if isinstance(item, dict)}
+    elif isinstance(inputs, dict):  # the v2 stream's {name: value}
+        described["inputs"] = dict(inputs)
     return described
 
 
