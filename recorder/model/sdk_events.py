@@ -51,7 +51,7 @@ _MAX_CHAIN = 256
 
 def is_sdk_event(body: dict[str, Any]) -> bool:
     """Whether a JSON object is an SDK-style event rather than a legacy envelope."""
-    return "execution_id" not in body and isinstance(body.get("name"), str) and "span_id" in body
+    return "execution_id" not in body and isinstance(body.get("name"), str)
 
 
 def contexts_of(body: dict[str, Any]) -> list[dict[str, Any]]:
