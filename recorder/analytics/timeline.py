@@ -7,6 +7,10 @@ nullable on the wire, and then the time the line was received stands in (the spa
 `open`: it has no end of its own, and interval math extends it to the execution's horizon, the
 last instant the stream reported, because that is what the execution was still waiting for.
 
+The newer endpoint's runs and workflows can pause (waiting on a human or an event): a span's
+`waiting_ms` is its time paused and `work_ms` the rest; the workflow's own paused time is
+`waiting_ms` on the timeline and is not counted as overhead, since nothing was due then.
+
 The indexed event columns give the times, states and ids; the verbatim text (authoritative) is
 parsed only for what no column holds: a rejected node's error code, and the child executions a
 SUBWORKFLOW or MAP node names, which is how nested spans find their parent.
@@ -47,10 +51,20 @@ class Span:
     ts_less: bool = False
     first_output_ts_less: bool = False
     overlaps: int = 0
+    paused_us: int = 0
 
     @property
     def open(self) -> bool:
         return self.end_us is None
+
+    @property
+    def waiting_ms(self) -> float:
+        return self.paused_us / 1000
+
+    @property
+    def work_ms(self) -> float | None:
+        """The span's duration less its time paused: what the node itself took."""
+        return None if self.end_us is None else (self.end_us - self.start_us - self.paused_us) / 1000
 
     @property
     def duration_ms(self) -> float | None:
@@ -84,6 +98,8 @@ class Span:
             "ts_less": self.ts_less,
             "first_output_ts_less": self.first_output_ts_less,
             "overlaps": self.overlaps,
+            "waiting_ms": self.waiting_ms,
+            "work_ms": self.work_ms,
         }
 
 
@@ -107,6 +123,8 @@ class Timeline:
     deployment: str | None = None
     release_tag: str | None = None
     node_events_without_run: int = 0
+    # Time the workflow itself was paused (newer endpoint): waiting, so neither work nor overhead.
+    waiting_us: int = 0
 
     @property
     def duration_ms(self) -> float | None:
@@ -117,6 +135,10 @@ class Timeline:
     @property
     def overhead_ms(self) -> float | None:
         return None if self.overhead_us is None else self.overhead_us / 1000
+
+    @property
+    def waiting_ms(self) -> float:
+        return self.waiting_us / 1000
 
     @property
     def critical_path_ms(self) -> float:
@@ -149,6 +171,7 @@ class Timeline:
             "exact": self.exact,
             "deployment": self.deployment,
             "release_tag": self.release_tag,
+            "waiting_ms": self.waiting_ms,
         }
 
     def frame(self) -> pl.DataFrame:
@@ -156,6 +179,7 @@ class Timeline:
         import polars as pl
 
         rows = [{**asdict(span), "duration_ms": span.duration_ms, "first_output_ms": span.first_output_ms,
+                 "waiting_ms": span.waiting_ms, "work_ms": span.work_ms,
                  "open": span.open, "on_critical_path": span.node_result_id in self.critical_path}
                 for span in self.spans]
         schema = {name: getattr(pl, dtype) for name, dtype in _FRAME_COLUMNS.items()}
@@ -172,7 +196,8 @@ _FRAME_COLUMNS = {
     "source_execution_id": "String", "error_code": "String", "start_pos": "Int64", "end_pos": "Int64",
     "parent_node_result_id": "String", "depth": "Int64", "ts_less": "Boolean",
     "first_output_ts_less": "Boolean", "overlaps": "Int64", "duration_ms": "Float64",
-    "first_output_ms": "Float64", "open": "Boolean", "on_critical_path": "Boolean",
+    "first_output_ms": "Float64", "open": "Boolean", "on_critical_path": "Boolean", "paused_us": "Int64",
+    "waiting_ms": "Float64", "work_ms": "Float64",
 }
 
 
@@ -205,7 +230,8 @@ def build_timeline(execution: ExecutionRow, events: Iterable[EventRow]) -> Timel
     overhead = None
     chain: list[Interval] = []
     if started is not None and horizon is not None:
-        overhead = (horizon - started) - covered_us(intervals, started, horizon)
+        waits = _workflow_waits(events, horizon)
+        overhead = (horizon - started) - covered_us([*intervals, *waits], started, horizon)
         chain = critical_path(intervals, horizon)
     return Timeline(
         execution_id=execution.execution_id,
@@ -222,6 +248,7 @@ def build_timeline(execution: ExecutionRow, events: Iterable[EventRow]) -> Timel
         deployment=execution.deployment,
         release_tag=execution.release_tag,
         node_events_without_run=orphans,
+        waiting_us=_waiting_us(fold, horizon),
     )
 
 
@@ -249,7 +276,32 @@ def span_of(run: RunFold, parent: str | None, depth: int) -> Span:
         depth=depth,
         ts_less=run.ts_less,
         first_output_ts_less=run.first_output_ts_less,
+        paused_us=run.paused_us,
     )
+
+
+def _waiting_us(fold: ExecutionFold, horizon_us: int | None) -> int:
+    """The workflow's time paused, counting a pause still open up to the horizon."""
+    if fold.paused_since_us is None or horizon_us is None:
+        return fold.paused_us
+    return fold.paused_us + max(0, horizon_us - fold.paused_since_us)
+
+
+def _workflow_waits(events: list[EventRow], horizon_us: int) -> list[Interval]:
+    """The workflow's paused stretches (WORKFLOW PAUSED until RESUMED, its end or the horizon)."""
+    waits: list[Interval] = []
+    since: int | None = None
+    for event in events:
+        if event.type != "WORKFLOW" or event.ts_us is None:
+            continue
+        if event.state == "PAUSED" and since is None:
+            since = event.ts_us
+        elif since is not None and event.state in ("RESUMED", "FULFILLED", "REJECTED"):
+            waits.append(Interval("paused", since, max(since, event.ts_us), event.position))
+            since = None
+    if since is not None:
+        waits.append(Interval("paused", since, max(since, horizon_us), len(events)))
+    return waits
 
 
 def _effective_end(span: Span, horizon: int | None) -> int:

@@ -103,26 +103,29 @@ def _print_timeline(result: Timeline, gantt: bool) -> None:
         f"duration {_ms(result.duration_ms)}  spans {len(result.spans)}  peak concurrency {result.max_concurrency}  "
         f"overhead {_ms(result.overhead_ms)}  critical path {_ms(result.critical_path_ms)}"
         f"{f' ({share:.1%})' if share is not None else ''}"
+        f"{f'  waiting {_ms(result.waiting_ms)}' if result.waiting_us else ''}"
         f"{'' if result.exact else '  [yellow](some times are receive times: ts was null)[/yellow]'}"
     )
     if gantt:
         stdout.print(render_gantt(result, width=56))
     table = Table(title_justify="left", title="spans (by start; * on the critical path)")
+    waited = any(span.paused_us for span in result.spans)
     for header, justify in (("", "left"), ("node type", "left"), ("node", "left"), ("run", "left"), ("state", "left"),
-                            ("start +ms", "right"), ("ms", "right"), ("first out ms", "right"), ("chunks", "right"),
-                            ("in", "left"), ("error", "left")):
+                            ("start +ms", "right"), ("ms", "right"), *((("waiting ms", "right"),) if waited else ()),
+                            ("first out ms", "right"), ("chunks", "right"), ("in", "left"), ("error", "left")):
         table.add_column(header, justify=justify, no_wrap=True)
     critical = set(result.critical_path)
     origin = result.started_at_us or 0
     for span in result.spans:
         table.add_row(
             "*" if span.node_result_id in critical else "",
-            "  " * span.depth + escape(span.node_type or "?"),
+            "  " * span.depth + escape(span.node_type or "-"),
             escape(short(span.node_id)),
             escape(short(span.node_result_id)),
             "[yellow]open[/yellow]" if span.open else styled_status(span.state),
             f"{(span.start_us - origin) / 1000:.1f}",
             _ms(span.duration_ms, unit=False),
+            *((_ms(span.waiting_ms, unit=False) if span.paused_us else "",) if waited else ()),
             _ms(span.first_output_ms, unit=False),
             str(span.streaming_events) if span.streaming_events else "",
             escape(short(span.source_execution_id)),

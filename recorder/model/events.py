@@ -24,6 +24,7 @@ from recorder.model.vocabulary import (
     VALUE_TYPES,
     WORKFLOW_STATES,
     Flag,
+    StreamShape,
 )
 
 # The longest id (execution_id, run_id, node and event ids) the store indexes: its id columns and
@@ -64,6 +65,7 @@ class ParsedEvent:
     flags: tuple[str, ...]
     raw: str
     body: dict[str, Any] = field(repr=False)
+    shape: StreamShape = StreamShape.LEGACY
 
     @property
     def flags_text(self) -> str | None:
@@ -98,6 +100,8 @@ def parse_line(line: RawLine) -> ParsedEvent | RejectedLine | None:
         return RejectedLine(line.position, f"{prefix}not JSON ({exc})", text)
     if not isinstance(body, dict):
         return RejectedLine(line.position, f"not a JSON object (a {type(body).__name__})", text)
+    if sdk_events.is_sdk_event(body):
+        return sdk_events.parse_sdk_event(line.position, body, text)
     execution_id = body.get("execution_id")
     if not isinstance(execution_id, str) or not execution_id:
         return RejectedLine(line.position, "no execution_id string", text)
@@ -241,7 +245,7 @@ def _event(position: int, execution_id: str, event_type: str, body: dict, text: 
         flags.append(Flag.UNKNOWN_TYPE)
     _indexed(body.get("run_id"), flags, MAX_ID_LENGTH)
     _indexed(body.get("external_id"), flags, MAX_EXTERNAL_ID_LENGTH)
-    ts_us = _timestamp(data, event_type, flags)
+    ts_us = timestamp_us(data.get("ts"), required=event_type != "NODE", flags=flags)
     if _has_unknown_value_type(data):
         flags.append(Flag.UNKNOWN_VALUE_TYPE)
     return ParsedEvent(
@@ -274,6 +278,10 @@ def _indexed(value: Any, flags: list[str], max_length: int = sys.maxsize) -> str
     return None
 
 
+# The SDK-style parser indexes its fields by the same rule.
+indexed_or_flagged = _indexed
+
+
 def _node_type(data: dict, flags: list[str]) -> str | None:
     payload = data.get("data")
     if not isinstance(payload, dict):
@@ -290,11 +298,11 @@ def _node_type(data: dict, flags: list[str]) -> str | None:
     return node_type
 
 
-def _timestamp(data: dict, event_type: str, flags: list[str]) -> int | None:
-    ts = data.get("ts")
+def timestamp_us(ts: Any, *, required: bool, flags: list[str]) -> int | None:
+    """An event's time in epoch microseconds, flagging a missing (when `required`), bad or naive one.
+    (NODE `ts` is nullable on the wire; a WORKFLOW event without one breaks the schema.)"""
     if ts is None:
-        # NODE ts is nullable on the wire; a WORKFLOW event without one breaks the schema.
-        if event_type != "NODE":
+        if required:
             flags.append(Flag.MISSING_TS)
         return None
     if not isinstance(ts, str):
@@ -325,3 +333,7 @@ def _has_unknown_value_type(data: dict) -> bool:
         isinstance(item, dict) and isinstance(item.get("type"), str) and item["type"] not in VALUE_TYPES
         for item in candidates
     )
+
+
+# The newer endpoint's events build on this module's types (imported last: it imports them).
+from recorder.model import sdk_events  # noqa: E402

@@ -9,8 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from recorder.model.events import MAX_EXTERNAL_ID_LENGTH, ParsedEvent, indexable_id, indexable_json, indexable_text
-from recorder.model.vocabulary import INCOMPLETE, TERMINAL_STATES
+from recorder.model.events import MAX_EXTERNAL_ID_LENGTH, MAX_ID_LENGTH, ParsedEvent, indexable_id, indexable_json, indexable_text
+from recorder.model.sdk_events import deployment_context
+from recorder.model.vocabulary import INCOMPLETE, TERMINAL_STATES, StreamShape
 
 
 @dataclass(slots=True)
@@ -25,6 +26,9 @@ class ExecutionFacts:
     error_code: str | None = None
     error_message: str | None = None
     outputs: Any = None
+    # What the newer endpoint's events say of the request (its WORKFLOW_RELEASE_TAG context):
+    # the execution row takes them where no recorded request says otherwise.
+    described: dict[str, Any] | None = None
 
     @property
     def status(self) -> str:
@@ -36,6 +40,9 @@ class ExecutionFacts:
 
     def observe(self, event: ParsedEvent) -> None:
         body = event.body
+        if event.shape is StreamShape.SDK:
+            self._observe_sdk(event)
+            return
         # Only what every engine can index is copied (the parser flagged the rest; `raw` keeps it).
         if self.run_id is None:
             self.run_id = indexable_id(body.get("run_id"))
@@ -50,8 +57,27 @@ class ExecutionFacts:
         elif event.state in TERMINAL_STATES and self.terminal_state is None:
             self._terminate(event)
 
-    def _terminate(self, event: ParsedEvent) -> None:
-        data = event.body.get("data") or {}
+    def _observe_sdk(self, event: ParsedEvent) -> None:
+        if event.ts_us is not None and (self.earliest_ts_us is None or event.ts_us < self.earliest_ts_us):
+            self.earliest_ts_us = event.ts_us
+        if event.type != "WORKFLOW":
+            return
+        if self.described is None:
+            context = deployment_context(event.body)
+            if context is not None:
+                self.described = _described(context)
+                self.external_id = self.external_id or self.described.get("external_id")
+        if event.state == "INITIATED" and self.started_at_us is None:
+            self.started_at_us = event.ts_us
+            inputs = event.body.get("body", {}).get("inputs") if isinstance(event.body.get("body"), dict) else None
+            if inputs is not None:
+                self.described = {**(self.described or {}), "inputs": indexable_json(inputs)}
+        elif event.state in TERMINAL_STATES and self.terminal_state is None:
+            self._terminate(event, event.body.get("body") if isinstance(event.body.get("body"), dict) else {})
+
+    def _terminate(self, event: ParsedEvent, data: dict[str, Any] | None = None) -> None:
+        if data is None:
+            data = event.body.get("data") or {}
         self.terminal_state = event.state
         self.ended_at_us = event.ts_us
         error = data.get("error")
@@ -59,3 +85,14 @@ class ExecutionFacts:
             self.error_code = indexable_text(error.get("code"))
             self.error_message = indexable_text(error.get("message"))
         self.outputs = indexable_json(data.get("outputs"))
+
+
+def _described(context: dict[str, Any]) -> dict[str, Any]:
+    """The execution row's request columns, as the deployment context of an SDK event gives them."""
+    return {
+        "workflow_deployment_id": indexable_id(context.get("deployment_id"), MAX_ID_LENGTH),
+        "workflow_deployment_name": indexable_text(context.get("deployment_name")),
+        "release_tag": indexable_text(context.get("release_tag_name")),
+        "external_id": indexable_id(context.get("external_id"), MAX_EXTERNAL_ID_LENGTH),
+        "metadata": indexable_json(context.get("metadata")),
+    }

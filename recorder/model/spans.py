@@ -12,6 +12,10 @@ wire, and then the time the line was received stands in (the span is `ts_less` t
 whose INITIATED line never came starts at its first event until an INITIATED arrives. Without a
 terminal event the span is open, in the state of its latest event.
 
+The newer endpoint's runs can pause (a node or workflow waiting on a human or an event): the time
+between PAUSED and the next RESUMED (or the run's end) is `paused_us`, waiting rather than work;
+LOG and SNAPSHOTTED events are notes that do not move a run on.
+
 A rejected run's error code, the child executions a SUBWORKFLOW or MAP run names (how nested runs
 find their container) and a fulfilled PROMPT run's model, tokens and cost live only in the event
 payload: `RunDetails` carries them, read from the payload once, where the caller has it.
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recorder.model.events import load_json
-from recorder.model.vocabulary import TERMINAL_STATES
+from recorder.model.vocabulary import NOTE_STATES, TERMINAL_STATES
 
 CONTAINER_TYPES = frozenset({"SUBWORKFLOW", "MAP"})
 _PROMPT = "PROMPT"
@@ -62,7 +66,8 @@ def run_details(body: Any, state: str | None, node_type: str | None) -> RunDetai
         return None
     error_code = None
     if state == "REJECTED":
-        error = _dig(body, "data", "error")
+        # The legacy envelope keeps it in `data`, the SDK-style event in `body` (recorder.model.sdk_events).
+        error = _dig(body, "data", "error") or _dig(body, "body", "error")
         code = error.get("code") if isinstance(error, Mapping) else None
         error_code = code if isinstance(code, str) else None
     payload = _dig(body, "data", "data", "data")
@@ -82,7 +87,7 @@ class RunFold:
         "node_result_id", "node_id", "node_type", "source_execution_id", "first_seq", "initiated",
         "start_us", "start_pos", "start_ts_less", "end_us", "end_pos", "end_ts_less", "state", "error_code",
         "streaming_events", "first_output_us", "first_output_ts_less", "child_execution_ids",
-        "model_name", "input_tokens", "output_tokens", "cost_usd",
+        "model_name", "input_tokens", "output_tokens", "cost_usd", "paused_us", "paused_since_us",
     )
 
     def __init__(self, node_result_id: str, first_seq: int) -> None:
@@ -108,6 +113,8 @@ class RunFold:
         self.input_tokens: int | None = None
         self.output_tokens: int | None = None
         self.cost_usd: float | None = None
+        self.paused_us = 0  # time spent PAUSED, closed by RESUMED or the run's end
+        self.paused_since_us: int | None = None  # set while the run is paused
 
     @property
     def open(self) -> bool:
@@ -148,6 +155,7 @@ class RunFold:
         elif state in TERMINAL_STATES and self.end_pos is None:
             self.end_us, self.end_pos, self.end_ts_less = moment_us, seq, ts_less
             self.state = state
+            self._resume_at(moment_us)
             if details is not None:
                 self.error_code = details.error_code
                 if details.has_usage:
@@ -155,10 +163,20 @@ class RunFold:
                     self.input_tokens = details.input_tokens
                     self.output_tokens = details.output_tokens
                     self.cost_usd = details.cost_usd
-        if self.end_pos is None and state is not None and state not in TERMINAL_STATES:
+        elif state == "PAUSED":
+            if self.paused_since_us is None and self.end_pos is None:
+                self.paused_since_us = moment_us
+        elif state == "RESUMED":
+            self._resume_at(moment_us)
+        if self.end_pos is None and state is not None and state not in TERMINAL_STATES and state not in NOTE_STATES:
             self.state = state  # an open run reports the state of its latest event
         if details is not None and details.child_execution_ids:
             self.child_execution_ids += details.child_execution_ids
+
+    def _resume_at(self, moment_us: int) -> None:
+        if self.paused_since_us is not None:
+            self.paused_us += max(0, moment_us - self.paused_since_us)
+            self.paused_since_us = None
 
 
 class ExecutionFold:
@@ -168,7 +186,7 @@ class ExecutionFold:
     so a fold resumed from stored rows must be given exactly the events from that seq on.
     """
 
-    __slots__ = ("execution_id", "runs", "folded", "first_output_us", "orphan_node_events")
+    __slots__ = ("execution_id", "runs", "folded", "first_output_us", "orphan_node_events", "paused_us", "paused_since_us")
 
     def __init__(self, execution_id: str) -> None:
         self.execution_id = execution_id
@@ -176,14 +194,27 @@ class ExecutionFold:
         self.folded = 0
         self.first_output_us: int | None = None
         self.orphan_node_events = 0  # NODE lines without a run id: no span can hold them
+        # The workflow's own waiting (WORKFLOW PAUSED until RESUMED or its end), as for a run.
+        self.paused_us = 0
+        self.paused_since_us: int | None = None
 
     @classmethod
-    def resumed(cls, execution_id: str, runs: Iterable[RunFold], folded: int, first_output_us: int | None) -> ExecutionFold:
+    def resumed(
+        cls,
+        execution_id: str,
+        runs: Iterable[RunFold],
+        folded: int,
+        first_output_us: int | None,
+        paused_us: int | None = 0,
+        paused_since_us: int | None = None,
+    ) -> ExecutionFold:
         """A fold continued from what the store holds (`runs` in the order of their first event)."""
         fold = cls(execution_id)
         fold.runs = {run.node_result_id: run for run in sorted(runs, key=lambda run: run.first_seq)}
         fold.folded = folded
         fold.first_output_us = first_output_us
+        fold.paused_us = paused_us or 0
+        fold.paused_since_us = paused_since_us
         return fold
 
     def add(
@@ -205,6 +236,8 @@ class ExecutionFold:
         if state == "STREAMING" and (self.first_output_us is None or moment_us < self.first_output_us):
             self.first_output_us = moment_us
         if event_type != "NODE":
+            if event_type == "WORKFLOW":
+                self._workflow_event(state, moment_us)
             return None
         if node_result_id is None:
             self.orphan_node_events += 1
@@ -214,6 +247,13 @@ class ExecutionFold:
             run = self.runs[node_result_id] = RunFold(node_result_id, seq)
         run.add(seq, state, moment_us, ts_less, node_id, node_type, source_execution_id, details)
         return run
+
+    def _workflow_event(self, state: str | None, moment_us: int) -> None:
+        if state == "PAUSED" and self.paused_since_us is None:
+            self.paused_since_us = moment_us
+        elif self.paused_since_us is not None and (state == "RESUMED" or state in TERMINAL_STATES):
+            self.paused_us += max(0, moment_us - self.paused_since_us)
+            self.paused_since_us = None
 
     def details_from_text(
         self, event_type: str | None, state: str | None, node_result_id: str | None, node_type: str | None, raw: str | None
@@ -233,7 +273,9 @@ class ExecutionFold:
     def nesting(self) -> dict[str, tuple[str | None, int]]:
         """Each run's container run and depth. A nested run's `source_execution_id` is a child
         execution a SUBWORKFLOW or MAP run names; one whose container is unknown (its payload never
-        named the child) still sits one level down, without a parent."""
+        named the child) still sits one level down, without a parent. In the newer endpoint's
+        stream a run's `source_execution_id` is the span around it, itself a run: that run is
+        its container (recorder.model.sdk_events)."""
         if not any(run.source_execution_id is not None for run in self.runs.values()):
             return dict.fromkeys(self.runs, (None, 0))  # nothing nested: the common case, quickly
         container_of: dict[str, str] = {}
@@ -244,6 +286,8 @@ class ExecutionFold:
         for key, run in self.runs.items():
             source = run.source_execution_id
             parent = container_of.get(source) if source is not None else None
+            if parent is None and source in self.runs:
+                parent = source
             parent_of[key] = parent if parent != key else None
         depths = _depths(self.runs, parent_of)
         return {key: (parent_of[key], depths[key]) for key in self.runs}
@@ -258,7 +302,8 @@ class ExecutionFold:
                 input_tokens = (input_tokens or 0) + run.input_tokens
             if run.output_tokens is not None:
                 output_tokens = (output_tokens or 0) + run.output_tokens
-        return SpanTotals(len(self.runs), cost, input_tokens, output_tokens, self.first_output_us)
+        return SpanTotals(len(self.runs), cost, input_tokens, output_tokens, self.first_output_us,
+                          self.paused_us, self.paused_since_us)
 
 
 def fold_events(execution_id: str, events: Iterable[Sequence[Any]]) -> ExecutionFold:
@@ -279,6 +324,8 @@ class SpanTotals:
     prompt_input_tokens: int | None
     prompt_output_tokens: int | None
     first_output_us: int | None
+    paused_us: int = 0
+    paused_since_us: int | None = None
 
 
 def _depths(runs: Mapping[str, RunFold], parent_of: Mapping[str, str | None]) -> dict[str, int]:

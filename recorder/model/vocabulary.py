@@ -12,6 +12,15 @@ WORKFLOW_STATES = frozenset({"INITIATED", "STREAMING", "FULFILLED", "REJECTED", 
 NODE_STATES = frozenset({"INITIATED", "STREAMING", "FULFILLED", "REJECTED"})
 TERMINAL_STATES = frozenset({"FULFILLED", "REJECTED"})
 
+# The newer endpoint's SDK-style events (section D) name their state in `name`
+# (`workflow.execution.fulfilled`); the parser indexes it upper-cased beside the legacy states.
+SDK_WORKFLOW_STATES = frozenset({"INITIATED", "STREAMING", "FULFILLED", "REJECTED", "PAUSED", "RESUMED", "SNAPSHOTTED"})
+SDK_NODE_STATES = frozenset({"INITIATED", "STREAMING", "FULFILLED", "REJECTED", "PAUSED", "RESUMED", "LOG"})
+# States that say something happened without moving a run on: not its latest state.
+NOTE_STATES = frozenset({"LOG", "SNAPSHOTTED"})
+# The node type a nested workflow's own span gets (the SDK stream has one; the legacy one does not).
+NESTED_WORKFLOW = "WORKFLOW"
+
 NODE_TYPES = frozenset(
     {
         "PROMPT",
@@ -50,6 +59,14 @@ VALUE_TYPES = frozenset(
 
 # The status an execution has while no terminal WORKFLOW event was recorded for it.
 INCOMPLETE = "INCOMPLETE"
+
+
+class StreamShape(StrEnum):
+    """Which of Vellum's two event shapes a line has: the legacy WORKFLOW/NODE envelope of
+    `/v1/execute-workflow-stream`, or the SDK-style events of the deployment's `execute-stream`."""
+
+    LEGACY = "legacy"
+    SDK = "sdk"
 
 
 class Flag:

@@ -101,6 +101,8 @@ def _insert_all(
             **_totals_values(totals.get(facts.execution_id)),
             **_request_values(request, recording_id),
         }
+        if request is None and facts.described:
+            values.update(_described_values(facts.described))
         if request is not None:
             values["external_id"] = facts.external_id or request.external_id
             if parent_root is not None and parent_root != facts.execution_id:
@@ -141,6 +143,9 @@ def _update(
             error_message=facts.error_message,
             outputs=facts.outputs,
         )
+    if request is None and facts.described and row.recording_id is None:
+        described = _described_values(facts.described)
+        changes.update({name: value for name, value in described.items() if row._mapping[name] is None and value is not None})
     gains_request = request is not None and row.recording_id is None
     if gains_request:
         changes.update(_request_values(request, recording_id))
@@ -153,16 +158,28 @@ def _update(
         _attach_to_parent(connection, row.execution_id, request.previous_execution_id, change_seq)
 
 
+_DESCRIBED = ("workflow_deployment_id", "workflow_deployment_name", "release_tag", "metadata", "inputs")
+
+
+def _described_values(described: Mapping[str, Any]) -> dict[str, Any]:
+    """What an SDK stream's own context says of its request (recorder.model.facts), for the
+    columns a recorded request would fill: used only where no request was recorded."""
+    return {name: described.get(name) for name in _DESCRIBED}
+
+
 def _totals_values(totals: SpanTotals | None) -> dict[str, Any]:
     """The span aggregate columns (defaults without totals: executemany wants equal keys)."""
     if totals is None:
-        return {"span_count": 0, "prompt_cost_usd": None, "prompt_input_tokens": None, "prompt_output_tokens": None, "first_output_us": None}
+        return {"span_count": 0, "prompt_cost_usd": None, "prompt_input_tokens": None, "prompt_output_tokens": None,
+                "first_output_us": None, "paused_us": 0, "paused_since_us": None}
     return {
         "span_count": totals.span_count,
         "prompt_cost_usd": totals.prompt_cost_usd,
         "prompt_input_tokens": totals.prompt_input_tokens,
         "prompt_output_tokens": totals.prompt_output_tokens,
         "first_output_us": totals.first_output_us,
+        "paused_us": totals.paused_us,
+        "paused_since_us": totals.paused_since_us,
     }
 
 

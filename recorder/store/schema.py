@@ -28,7 +28,7 @@ NAMING_CONVENTION = {
 
 # The Alembic head these models correspond to (a test checks it): lets the recorder verify a
 # database's schema version without loading Alembic on every start.
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 class JsonDocument(TypeDecorator):
     """JSON, stored as JSONB on PostgreSQL. None is SQL NULL (not the JSON literal null), so
@@ -125,6 +125,9 @@ class Execution(Base):
     prompt_output_tokens: Mapped[int | None] = mapped_column(BigInteger)
     # The first STREAMING event of the execution (workflow or node): its time to first output.
     first_output_us: Mapped[int | None] = mapped_column(BigInteger)
+    # Time the workflow spent PAUSED (newer endpoint only), and since when while it is paused.
+    paused_us: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    paused_since_us: Mapped[int | None] = mapped_column(BigInteger)
     # The store's change cursor (StoreState.change_seq) of the transaction that last wrote the row.
     change_seq: Mapped[int | None] = mapped_column(BigInteger, index=True)
 
@@ -205,6 +208,9 @@ class NodeSpan(Base):
     input_tokens: Mapped[int | None] = mapped_column(BigInteger)
     output_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost_usd: Mapped[float | None] = mapped_column(Float)
+    # Time the run spent PAUSED (waiting, not working; newer endpoint only), and since when while paused.
+    paused_us: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    paused_since_us: Mapped[int | None] = mapped_column(BigInteger)
     change_seq: Mapped[int] = mapped_column(BigInteger, index=True)
 
 

@@ -33,5 +33,7 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "input_tokens",
     "output_tokens",
     "cost_usd",
+    "paused_us",
+    "paused_since_us",
     "change_seq",
 )

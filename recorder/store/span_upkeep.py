@@ -153,7 +153,7 @@ class SpanUpkeep:
             runs.append(run)
             nesting[row.node_result_id] = (row.parent_node_result_id, row.depth)
         self._nesting[execution_id] = nesting
-        return ExecutionFold.resumed(execution_id, runs, count, before.first_output_us)
+        return ExecutionFold.resumed(execution_id, runs, count, before.first_output_us, before.paused_us, before.paused_since_us)
 
     def _refold(self, connection: Connection, execution_id: str) -> ExecutionFold:
         """The execution's spans folded again from every stored event (this transaction's included)."""

@@ -1,0 +1,143 @@
+"""Reading one SDK-style event line (the newer `execute-stream` endpoint) into the same indexed event.
+
+`POST /v1/workflow-deployments/{id}/execute-stream` streams `workflow.execution.*` and
+`node.execution.*` events (docs/wire-format.md, section D): no envelope `execution_id`, a `name`
+instead of type and state, and a `parent` chain of contexts instead of `source_execution_id`. The
+store, the span rules and analytics read one set of indexed columns, so each line is indexed as
+the legacy stream's line for the same fact would be (section D.2):
+
+| column                | from the SDK event                                                       |
+|-----------------------|--------------------------------------------------------------------------|
+| `execution_id`        | the root workflow's `span_id`: the outermost WORKFLOW context of `parent`, or the event's own `span_id` when it is the root workflow's event |
+| `type`, `state`       | `workflow.execution.fulfilled` of the root: WORKFLOW, FULFILLED; `node.execution.paused`: NODE, PAUSED |
+| `node_result_id`      | a node's `span_id` (one run)                                              |
+| `node_id`             | `body.node_definition.id`                                                 |
+| `source_execution_id` | the span the run sits in, when that is not the root workflow: a node's nested workflow, a nested workflow's WORKFLOW_NODE (how the span rules nest runs) |
+| `ts_us`, `event_id`   | `timestamp`, `id`                                                         |
+
+A nested workflow's own events (a subworkflow or map iteration, when the stream carries them) are a
+run of their own, of node type WORKFLOW, under the node that ran it: the root workflow's events
+alone say how the execution ended. A name outside both families is kept as an event of that type
+(flagged `unknown_type`), under the root its `parent` chain names, or its own `span_id`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recorder.model.events import (
+    MAX_EXTERNAL_ID_LENGTH,
+    MAX_ID_LENGTH,
+    ParsedEvent,
+    RejectedLine,
+    indexed_or_flagged,
+    is_indexable_json,
+    timestamp_us,
+)
+from recorder.model.vocabulary import (
+    NESTED_WORKFLOW,
+    SDK_NODE_STATES,
+    SDK_WORKFLOW_STATES,
+    TERMINAL_STATES,
+    Flag,
+    StreamShape,
+)
+
+WORKFLOW_PREFIX = "workflow.execution."
+NODE_PREFIX = "node.execution."
+# Parent chains are short (a few levels per nested workflow); a longer one is walked this far only.
+_MAX_CHAIN = 256
+
+
+def is_sdk_event(body: dict[str, Any]) -> bool:
+    """Whether a JSON object is an SDK-style event rather than a legacy envelope."""
+    return "execution_id" not in body and isinstance(body.get("name"), str)
+
+
+def contexts_of(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The event's parent chain, nearest first (contexts that are not objects end it)."""
+    chain: list[dict[str, Any]] = []
+    context = body.get("parent")
+    while isinstance(context, dict) and len(chain) < _MAX_CHAIN:
+        chain.append(context)
+        context = context.get("parent")
+    return chain
+
+
+def deployment_context(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The WORKFLOW_RELEASE_TAG context of the event's chain: the deployment, release tag,
+    external_id and metadata the execution ran with."""
+    return next((context for context in contexts_of(body) if context.get("type") == "WORKFLOW_RELEASE_TAG"), None)
+
+
+def parse_sdk_event(position: int, body: dict[str, Any], text: str) -> ParsedEvent | RejectedLine:
+    name: str = body["name"]
+    flags: list[str] = []
+    span_id = indexed_or_flagged(body.get("span_id"), flags, MAX_ID_LENGTH)
+    chain = contexts_of(body)
+    workflows = [context for context in chain if context.get("type") == "WORKFLOW"]
+    root = workflows[-1].get("span_id") if workflows else span_id
+    execution_id = indexed_or_flagged(root, flags, MAX_ID_LENGTH)
+    if execution_id is None or not execution_id:
+        return RejectedLine(position, "an SDK event without a root workflow span_id string", text)
+    payload = body.get("body")
+    if not isinstance(payload, dict):
+        flags.append(Flag.SCHEMA_DRIFT)
+        payload = {}
+    # The span the run sits in (its nearest context), unless that is the root workflow.
+    around = chain[0].get("span_id") if chain else None
+    source = around if isinstance(around, str) and around != execution_id else None
+
+    node_id = node_type = node_result_id = None
+    if name.startswith(WORKFLOW_PREFIX) and not workflows:
+        event_type, state = "WORKFLOW", name[len(WORKFLOW_PREFIX):].upper()
+        source = None
+        if state not in SDK_WORKFLOW_STATES:
+            flags.append(Flag.UNKNOWN_STATE)
+        if state in TERMINAL_STATES and not is_indexable_json(payload.get("outputs")):
+            flags.append(Flag.UNINDEXABLE)
+    elif name.startswith(WORKFLOW_PREFIX):  # a nested workflow: a run of its own
+        event_type, state = "NODE", name[len(WORKFLOW_PREFIX):].upper()
+        node_result_id, node_type = span_id, NESTED_WORKFLOW
+        node_id = _definition_id(payload.get("workflow_definition"), flags)
+        if state not in SDK_WORKFLOW_STATES:
+            flags.append(Flag.UNKNOWN_STATE)
+    elif name.startswith(NODE_PREFIX):
+        event_type, state = "NODE", name[len(NODE_PREFIX):].upper()
+        node_result_id = span_id
+        node_id = _definition_id(payload.get("node_definition"), flags)
+        if state not in SDK_NODE_STATES:
+            flags.append(Flag.UNKNOWN_STATE)
+    else:
+        event_type, state = name, None
+        flags.append(Flag.UNKNOWN_TYPE)
+    if indexed_or_flagged(event_type, flags) is None:
+        return RejectedLine(position, "an SDK event name that cannot be indexed", text)
+    if state is not None:
+        state = indexed_or_flagged(state, flags)
+    release = next((context for context in chain if context.get("type") == "WORKFLOW_RELEASE_TAG"), None)
+    if release is not None:
+        indexed_or_flagged(release.get("external_id"), flags, MAX_EXTERNAL_ID_LENGTH)
+    return ParsedEvent(
+        position=position,
+        execution_id=execution_id,
+        type=event_type,
+        state=state,
+        ts_us=timestamp_us(body.get("timestamp"), required=True, flags=flags),
+        event_id=indexed_or_flagged(body.get("id"), flags, MAX_ID_LENGTH),
+        node_id=node_id,
+        node_result_id=node_result_id,
+        node_type=node_type,
+        source_execution_id=indexed_or_flagged(source, flags, MAX_ID_LENGTH),
+        flags=tuple(dict.fromkeys(flags)),
+        raw=text,
+        body=body,
+        shape=StreamShape.SDK,
+    )
+
+
+def _definition_id(definition: Any, flags: list[str]) -> str | None:
+    if not isinstance(definition, dict):
+        flags.append(Flag.SCHEMA_DRIFT)
+        return None
+    return indexed_or_flagged(definition.get("id"), flags, MAX_ID_LENGTH)
