@@ -175,3 +175,14 @@ def test_a_deployment_id_goes_in_the_path_and_is_kept_as_the_id(store_url: str, 
     with Store(store_url) as store:
         execution = store.execution(manifest()[SAMPLE]["execution_id"])
         assert (execution.workflow_deployment_id, execution.workflow_deployment_name) == (deployment_id, None)
+
+
+def test_export_redacts_a_v2_input_in_the_request_and_in_every_line_that_echoes_it(store_url: str, server: LoopbackVellum, tmp_path: Path) -> None:
+    server.expect(v2_request(SAMPLE), Scenario(lines=sdk_lines(SAMPLE)))
+    assert run(store_url, "record", *record_args(tmp_path), "--base-url", server.base_url).exit_code == 0
+    query = manifest()[SAMPLE]["request"]["inputs"]["query"]
+    assert query.encode() in sdk_body(SAMPLE)  # the initiated event echoes the inputs
+    exported = run(store_url, "export", manifest()[SAMPLE]["execution_id"], "--redact", "inputs.query")
+    cassette = Cassette.loads(exported.stdout_bytes)
+    assert cassette.request.body["inputs"]["query"] == "[REDACTED]" and cassette.request.redacted == ("inputs.query",)
+    assert query.encode() not in cassette.body() and b"[REDACTED]" in cassette.body()

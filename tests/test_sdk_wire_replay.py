@@ -16,7 +16,8 @@ import httpx
 import pytest
 from vellum import NotFoundError
 
-from recorder.model.cassette import Cassette, Request, Response, lines_of_body, write_cassette
+from recorder.demo.server import LoopbackVellum, Scenario
+from recorder.model.cassette import Cassette, Request, Response, lines_of_body, read_cassette, write_cassette
 from recorder.model.endpoints import deployment_stream_path
 from recorder.replay.library import CassetteLibrary, FolderLibrary
 from recorder.replay.server import ReplayServer
@@ -27,14 +28,17 @@ from recorder.stream.instrument import RecordingTransport
 from recorder.stream.ingest import ingest_cassette
 from tests.test_replay_support import load_sample
 from tests.test_sdk_wire_support import (
+    API_KEY,
     client_at,
     client_kwargs,
     deployment_of,
     manifest,
     parsed_lines,
+    sdk_body,
     sdk_lines,
     v2_cassette,
     v2_events,
+    v2_request,
     wire,
 )
 
@@ -145,27 +149,52 @@ pytest_plugins = ("pytester",)
 PLUGIN = "recorder.replay.pytest_plugin"
 
 CALLS = '''
+import os
 from vellum import Vellum, VellumEnvironment
 
 KWARGS = {kwargs!r}
 
 
 def test_answer(vellum_replay):
-    base = "https://predict.vellum.ai"
+    base = os.environ.get("APP_VELLUM_URL", "https://predict.vellum.ai")
     client = Vellum(api_key="app-dummy-key", environment=VellumEnvironment(default=base, predict=base, documents=base))
     names = [event.name for event in client.workflow_deployments.execute_stream(**KWARGS)]
     assert names == {names!r}
 '''
 
 
-def test_the_plugin_replays_the_v2_stream_to_an_application_client(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
-    for variable in ("CI", "VELLUM_RECORD_MODE", "VELLUM_API_KEY"):
-        monkeypatch.delenv(variable, raising=False)
-    name = "exec_0002"
-    names = [event.name for event in parsed_lines(sdk_lines(name))]
-    pytester.makepyfile(test_app_calls=CALLS.format(kwargs=client_kwargs(name), names=names))
-    write_cassette(v2_cassette(name), pytester.path / "cassettes" / "test_app_calls" / "test_answer" / "001-recorded.cassette.json")
+def run_plugin(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     registered = any(ep.value == PLUGIN for ep in entry_points(group="pytest11"))
     plugin = () if registered else ("-p", PLUGIN)
-    result = pytester.runpytest_inprocess(*plugin, "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "--vellum-record-mode=none")
-    result.assert_outcomes(passed=1)
+    return pytester.runpytest_inprocess(*plugin, "-p", "no:cacheprovider", "-p", "no:hypothesispytest", *args)
+
+
+@pytest.fixture
+def app(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    for variable in ("CI", "VELLUM_RECORD_MODE", "VELLUM_API_KEY", "APP_VELLUM_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    names = [event.name for event in parsed_lines(sdk_lines("exec_0002"))]
+    pytester.makepyfile(test_app_calls=CALLS.format(kwargs=client_kwargs("exec_0002"), names=names))
+    return pytester
+
+
+def test_the_plugin_replays_the_v2_stream_to_an_application_client(app: pytest.Pytester) -> None:
+    write_cassette(v2_cassette("exec_0002"), app.path / "cassettes" / "test_app_calls" / "test_answer" / "001-recorded.cassette.json")
+    run_plugin(app, "--vellum-record-mode=none").assert_outcomes(passed=1)
+
+
+def test_the_plugin_records_a_v2_exchange_then_replays_it_without_the_api(app: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = "exec_0002"
+    monkeypatch.setenv("VELLUM_API_KEY", API_KEY)
+    with LoopbackVellum(api_key=API_KEY) as loopback:
+        loopback.expect(v2_request(name), Scenario(lines=sdk_lines(name)))
+        monkeypatch.setenv("APP_VELLUM_URL", loopback.base_url)
+        run_plugin(app, "--vellum-record-mode=once").assert_outcomes(passed=1)
+    [file] = (app.path / "cassettes" / "test_app_calls" / "test_answer").iterdir()
+    assert file.name == f"001-{deployment_of(name)}.cassette.json"
+    cassette = read_cassette(file)
+    assert cassette.body() == sdk_body(name) and cassette.execution_id == manifest()[name]["execution_id"]
+    assert cassette.request.path == deployment_stream_path(deployment_of(name)) and cassette.request.body == wire(name).wire_body
+    assert API_KEY.encode() not in file.read_bytes()
+    monkeypatch.delenv("VELLUM_API_KEY")
+    run_plugin(app, "--vellum-record-mode=none").assert_outcomes(passed=1)  # the API is gone: replayed from the file

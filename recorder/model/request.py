@@ -97,17 +97,9 @@ class RecordedRequest:
 
     @classmethod
     def for_stream(cls, body: dict[str, Any], stream: WorkflowStream | str = WorkflowStream.V1) -> RecordedRequest:
-        """A request to execute on `stream`, from a body naming its deployment the v1 way
-        (`workflow_deployment_name` or `_id`): what `recorder record` and `Recorder.record` take."""
-        stream = WorkflowStream(body.get(STREAM_KEY) or stream)
-        if stream is WorkflowStream.V1:
-            request = cls.from_body({key: value for key, value in body.items() if key != STREAM_KEY})
-        else:
-            named = [body[key] for key in _DEPLOYMENT_KEYS if body.get(key)]
-            if len(named) != 1 or not isinstance(named[0], str):
-                raise ValueError("the v2 stream needs exactly one of workflow_deployment_name or workflow_deployment_id")
-            wire = {key: value for key, value in body.items() if key not in (*_DEPLOYMENT_KEYS, STREAM_KEY)}
-            request = cls.from_body(_v2_kept_form(wire, named[0]))
+        """The kept form of a request to execute on `stream`, given as `wire_request` takes it: what
+        the recording of that request will hold."""
+        request = cls.from_exchange(*wire_request(body, stream))
         assert request is not None
         return request
 
@@ -119,17 +111,12 @@ class RecordedRequest:
     @property
     def wire_path(self) -> str:
         """The path the request was sent to (no base URL)."""
-        if self.stream is WorkflowStream.V1:
-            return STREAM_PATH
-        deployment = self.body.get("workflow_deployment_id") or self.body.get("workflow_deployment_name")
-        return deployment_stream_path(str(deployment))
+        return wire_request(self.body)[0]
 
     @property
     def wire_body(self) -> dict[str, Any]:
         """The body as it was sent: a v2 body without the deployment and the stream its path says."""
-        if self.stream is WorkflowStream.V1:
-            return dict(self.body)
-        return {key: value for key, value in self.body.items() if key not in (*_DEPLOYMENT_KEYS, STREAM_KEY)}
+        return wire_request(self.body)[1]
 
     # The fields below are copied into indexed columns: a value no column can hold on both engines
     # (too long for its index, NUL, a lone surrogate) is left out there, as for event lines.
@@ -164,6 +151,20 @@ class RecordedRequest:
     @property
     def inputs(self) -> Any:
         return indexable_json(self.body.get("inputs"))
+
+
+def wire_request(body: dict[str, Any], stream: WorkflowStream | str = WorkflowStream.V1) -> tuple[str, dict[str, Any]]:
+    """The path (no base URL) and the body to send for a request naming its deployment the v1 way
+    (`workflow_deployment_name` or `_id`), on `stream` unless the body says `"stream"` itself.
+    Nothing else is changed: what the caller gave is what goes out, and the recording of it
+    (`RecordedRequest.from_exchange`) is what takes secrets out."""
+    stream = WorkflowStream(body.get(STREAM_KEY) or stream)
+    if stream is WorkflowStream.V1:
+        return STREAM_PATH, {key: value for key, value in body.items() if key != STREAM_KEY}
+    named = [body[key] for key in _DEPLOYMENT_KEYS if body.get(key)]
+    if len(named) != 1 or not isinstance(named[0], str):
+        raise ValueError("the v2 stream needs exactly one of workflow_deployment_name or workflow_deployment_id")
+    return deployment_stream_path(named[0]), {key: value for key, value in body.items() if key not in (*_DEPLOYMENT_KEYS, STREAM_KEY)}
 
 
 def _v2_kept_form(wire_body: dict[str, Any], deployment: str) -> dict[str, Any]:

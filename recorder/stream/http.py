@@ -18,7 +18,7 @@ import httpx
 
 from recorder.model.endpoints import WorkflowStream
 from recorder.model.events import ParsedEvent, RejectedLine
-from recorder.model.request import RecordedRequest
+from recorder.model.request import wire_request
 from recorder.model.secrets import SecretScrubber
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
 from recorder.stream import vellum_api
@@ -49,7 +49,7 @@ class LiveResult:
 
 def execute_and_record(
     store: Store,
-    request_body: dict[str, Any] | RecordedRequest,
+    request_body: dict[str, Any],
     *,
     api_key: str,
     stream: WorkflowStream | str = WorkflowStream.V1,
@@ -64,7 +64,7 @@ def execute_and_record(
     """POST the request, record every line as it arrives, and say how the stream ended.
 
     `request_body` names its deployment the v1 way; `stream` says which endpoint executes it (a
-    body saying `"stream": "v2"`, or a `RecordedRequest` of one, goes to v2 whatever `stream` says).
+    body saying `"stream": "v2"` goes to v2 whatever `stream` says); see `wire_request`.
 
     `transport` does the network work under the recording (default: httpx's). KeyboardInterrupt
     and SystemExit (SIGTERM) are recorded as `interrupted`, committed, then re-raised. The API key
@@ -72,12 +72,12 @@ def execute_and_record(
     cannot take a recording raises StoreUnavailable before anything is sent; one that fails
     midway raises SinkFailed once the stream is over.
     """
-    asked = request_body if isinstance(request_body, RecordedRequest) else RecordedRequest.for_stream(request_body, stream)
-    url = f"{base_url}{asked.wire_path}"
+    path, body = wire_request(request_body, stream)
+    url = f"{base_url}{path}"
     store.check_writable()
     with vellum_api.client(timeouts=timeouts, transport=transport) as http:
         instrument(http, store, policy=policy, on_parsed=on_parsed, on_commit=on_commit)
-        request = vellum_api.workflow_stream_request(http, base_url, api_key, asked)
+        request = vellum_api.workflow_stream_request(http, base_url, api_key, path, body)
         try:
             http_status, message = _read(http, request, url, SecretScrubber([api_key]), on_bytes)
         finally:

@@ -20,7 +20,6 @@ import httpx
 from recorder.version import __version__
 from recorder.model.cassette import NDJSON
 from recorder.model.endpoints import ACTUALS_PATH, API_KEY_ENV, API_KEY_HEADER, BASE_URL_ENV, DEFAULT_BASE_URL, STATUS_PATH
-from recorder.model.request import RecordedRequest
 from recorder.model.secrets import SecretScrubber
 
 
@@ -94,15 +93,15 @@ def client(*, timeouts: Timeouts = Timeouts(), transport: httpx.BaseTransport | 
     return httpx.Client(timeout=timeouts.as_httpx(), transport=transport)
 
 
-def workflow_stream_request(http: httpx.Client, base_url: str, api_key: str, request: RecordedRequest) -> httpx.Request:
-    """The request that executes a workflow as a stream, on the endpoint `request` names (v1:
-    `/v1/execute-workflow-stream`; v2: `/v1/workflow-deployments/{id}/execute-stream`, the body
-    without the deployment); send it with `http.send(request, stream=True)`.
+def workflow_stream_request(http: httpx.Client, base_url: str, api_key: str, path: str, body: dict[str, Any]) -> httpx.Request:
+    """The request that executes a workflow as a stream at `path` (v1: `/v1/execute-workflow-stream`;
+    v2: `/v1/workflow-deployments/{id}/execute-stream`; see `recorder.model.request.wire_request`);
+    send it with `http.send(request, stream=True)`.
 
     Built before it is sent, so the caller keeps it: a recording transport leaves its handle in the
     request's extensions, whether a response arrives or not.
     """
-    return http.build_request("POST", base_url + request.wire_path, json=request.wire_body, headers=headers(api_key, accept=NDJSON))
+    return http.build_request("POST", base_url + path, json=body, headers=headers(api_key, accept=NDJSON))
 
 
 def get_execution_status(
