@@ -255,3 +255,21 @@ def test_fleet_analytics_read_the_same_from_either_stream(backend: str, tmp_path
     assert sdk_durations == durations
     for recorder in (legacy, sdk):
         recorder.store.close()
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["one-by-one", "one-body"])
+def test_lineage_comes_from_the_streams_own_previous_span_link(store: Store, samples_dir: Path, together: bool) -> None:
+    """No request recorded: each SDK stream's PREVIOUS_SPAN link gives the lineage, the same as the
+    legacy samples' requests give it, whether the streams come one by one or in one body."""
+    bodies = [(SDK_SAMPLES / f"{name}.ndjson").read_bytes() for name in SAMPLE_NAMES]
+    if together:
+        ingest_chunks(store, [b"".join(bodies)], source="all")
+    else:
+        for name, body in zip(SAMPLE_NAMES, bodies):
+            ingest_chunks(store, [body], source=name)
+    recorder = Recorder(store=store)
+    for name in SAMPLE_NAMES:
+        truth = load_truth(samples_dir, name)["lineage"]
+        lineage = recorder.lineage(truth["execution_id"]).to_dict()
+        for key in ("root_execution_id", "ancestors", "descendants", "missing", "cycle", "depth", "children"):
+            assert lineage[key] == truth[key], (name, key)
