@@ -183,7 +183,7 @@ def iter_row_batches(body_path: str, batch_size: int, recording_id: int) -> Iter
     for parsed in iter_events(body_path):
         seq = next_seq.get(parsed.execution_id, 0)
         next_seq[parsed.execution_id] = seq + 1
-        rows.append(event_row(parsed, recording_id, received_at_us, seq))
+        rows.append(event_row(parsed, recording_id, received_at_us, seq) + (1,))  # change_seq, as stamped()
         if len(rows) >= batch_size:
             yield rows
             rows = []
