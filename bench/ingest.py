@@ -1,6 +1,6 @@
 """Bulk-ingest benchmark: recorder's real ingest path against the raw database driver.
 
-    python bench/ingest.py [--events N] [--backend sqlite|postgresql|both] [--pg-url URL]
+    python bench/ingest.py [--events N] [--backend sqlite|postgresql|both] [--pg-url URL] [--shape legacy|sdk]
                            [--phases LIST] [--spans-off] [--streams] [--repeat R] [--workdir DIR]
 
 What is measured, per backend (each phase in a fresh spawned interpreter, on a fresh database):
@@ -36,6 +36,11 @@ load disturbs less, but which leaves out PostgreSQL's server.
 The workload comes from `recorder.demo.workload.iter_workload` (realistic streams: ~55 events and
 ~670 bytes per event on average). It is written to an NDJSON file before anything is timed, so
 generating it is never measured; whole executions are appended until there are at least N events.
+
+`--shape sdk` tells the same workload as the newer endpoint's SDK-style events
+(`recorder.demo.sdk_stream`: a parent chain per line, nested workflows announcing themselves), so
+its figures, against the same raw-driver baseline built from the same lines, show what reading
+that shape costs; run both shapes in one session to compare them.
 
 Wall time is what the figures use; each phase also reports its CPU time and the machine's load
 average, because other load on the machine slows wall time. `--repeat R` runs all phases R times,
@@ -104,21 +109,31 @@ Result = dict[str, Any]
 # -- the workload (generated before anything is timed) -----------------------------------------------
 
 
-def generate_workload(body_path: Path, index_path: Path, events: int, seed: int) -> dict[str, int]:
+def generate_workload(body_path: Path, index_path: Path, events: int, seed: int, shape: str = "legacy") -> dict[str, int]:
     """Append whole executions to one NDJSON body until it holds at least `events` events; the index
     file has one JSON line per execution (byte offset, length, request) for the per-stream phase."""
+    from recorder.demo.sdk_stream import to_sdk_events
     from recorder.demo.workload import body_bytes, iter_workload
+
+    def sdk_bytes(execution: Any) -> tuple[bytes, int]:
+        request = execution.request
+        deployment = {"name": request.get("workflow_deployment_name"), "id": request.get("workflow_deployment_id"),
+                      "release_tag": request.get("release_tag"), "external_id": request.get("external_id"),
+                      "metadata": request.get("metadata")}
+        told = to_sdk_events([json.loads(line) for line in execution.lines], deployment=deployment,
+                             previous_execution_id=request.get("previous_execution_id"))
+        return "".join(json.dumps(event, ensure_ascii=False) + "\n" for event in told).encode(), len(told)
 
     written = executions = size = 0
     # iter_workload is lazy and spreads `executions` over its simulated time span: ask for more
     # than needed (there are ~55 events per execution on average) and stop once there are enough.
     with body_path.open("wb") as body, index_path.open("w", encoding="utf-8") as index:
         for execution in iter_workload(executions=events // 20 + 100, seed=seed):
-            data = body_bytes(execution)
+            data, count = sdk_bytes(execution) if shape == "sdk" else (body_bytes(execution), len(execution.lines))
             index.write(json.dumps({"offset": size, "length": len(data), "request": execution.request}) + "\n")
             body.write(data)
             size += len(data)
-            written += len(execution.lines)
+            written += count
             executions += 1
             if written >= events:
                 break
@@ -127,9 +142,9 @@ def generate_workload(body_path: Path, index_path: Path, events: int, seed: int)
     return {"events": written, "executions": executions, "bytes": size}
 
 
-def prepare_workload(workdir: Path, events: int, seed: int) -> tuple[Path, Path, dict[str, int]]:
+def prepare_workload(workdir: Path, events: int, seed: int, shape: str = "legacy") -> tuple[Path, Path, dict[str, int]]:
     """The NDJSON body and its index; reused when `workdir` already holds them for these arguments."""
-    stem = workdir / f"workload-{events}-seed{seed}"
+    stem = workdir / f"workload-{events}-seed{seed}{'' if shape == 'legacy' else '-' + shape}"
     body, index, meta_path = (stem.with_suffix(suffix) for suffix in (".ndjson", ".index.jsonl", ".meta.json"))
     if meta_path.exists():
         meta = json.loads(meta_path.read_text())
@@ -137,7 +152,7 @@ def prepare_workload(workdir: Path, events: int, seed: int) -> tuple[Path, Path,
         return body, index, meta
     info(f"generating >= {events} events with iter_workload(seed={seed}) into {body} (not timed)")
     start = time.perf_counter()
-    meta = generate_workload(body, index, events, seed)
+    meta = generate_workload(body, index, events, seed, shape)
     meta_path.write_text(json.dumps(meta))
     info(
         f"generated {meta['events']} events in {meta['executions']} executions, "
@@ -168,7 +183,7 @@ def iter_row_batches(body_path: str, batch_size: int, recording_id: int) -> Iter
     for parsed in iter_events(body_path):
         seq = next_seq.get(parsed.execution_id, 0)
         next_seq[parsed.execution_id] = seq + 1
-        rows.append(event_row(parsed, recording_id, received_at_us, seq))
+        rows.append(event_row(parsed, recording_id, received_at_us, seq) + (1,))  # change_seq, as stamped()
         if len(rows) >= batch_size:
             yield rows
             rows = []
@@ -442,6 +457,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--raw-batch", type=int, default=RAW_BATCH, help=f"rows per raw-driver transaction (default {RAW_BATCH})")
     parser.add_argument("--repeat", type=int, default=1, help="run every phase this many times, interleaved; keep the best run (default 1)")
     parser.add_argument("--seed", type=int, default=SEED, help=f"workload seed (default {SEED})")
+    parser.add_argument("--shape", choices=("legacy", "sdk"), default="legacy",
+                        help="the workload as legacy WORKFLOW/NODE events (default) or as the newer endpoint's SDK-style events")
     parser.add_argument(
         "--workdir", type=Path, help="keep the generated workload here and reuse it on later runs (default: a temporary directory)"
     )
@@ -478,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         info(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load_average()}, work directory {workdir}")
         args.source = recorder_fingerprint(*MEASURED_CODE)
         info(f"recorder {recorder_version(*MEASURED_CODE)} (source = {', '.join(MEASURED_CODE)} under recorder/)")
-        body, index, meta = prepare_workload(workdir, args.events, args.seed)
+        body, index, meta = prepare_workload(workdir, args.events, args.seed, args.shape)
         info(
             "recorder_ingest is Recorder(store=Store(url)).ingest(FILE) on the whole NDJSON body, i.e. `recorder ingest FILE`: "
             f"one recording, FlushPolicy.bulk() = {FlushPolicy.bulk().max_events:,} events per transaction"

@@ -145,9 +145,12 @@ def test_sync_client_sees_the_same_events_when_recorded(store: Store, server: Lo
     request, lines = sample(samples_dir, name)
     server.expect(request, Scenario(lines=lines, lines_per_chunk=7))
     expected, _ = read_all(plain_client(server.base_url), request)
-    seen, error = read_all(recording_client(server.base_url, RecordingTransport(store)), request)
+    transport = RecordingTransport(store)
+    seen, error = read_all(recording_client(server.base_url, transport), request)
     assert error is None
     assert seen == expected and len(seen) == len(lines)
+    # The recording commits on its own thread: let it end before the next test empties the store.
+    assert transport.wait(WAIT_S)
 
 
 @pytest.mark.parametrize("name", SAMPLES)
@@ -155,7 +158,9 @@ def test_async_client_sees_the_same_events_when_recorded(store: Store, server: L
     request, lines = sample(samples_dir, name)
     server.expect(request, Scenario(lines=lines, lines_per_chunk=7))
     expected = read_all_async(server.base_url, request)
-    assert read_all_async(server.base_url, request, AsyncRecordingTransport(store)) == expected
+    transport = AsyncRecordingTransport(store)
+    assert read_all_async(server.base_url, request, transport) == expected
+    assert transport.wait(WAIT_S)
 
 
 @pytest.mark.parametrize("name", SAMPLES)

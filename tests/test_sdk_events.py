@@ -228,3 +228,48 @@ def _interleave(streams: list[list[bytes]], rng: random.Random) -> list[bytes]:
         if not queue:
             queues.remove(queue)
     return body
+
+
+def test_fleet_analytics_read_the_same_from_either_stream(backend: str, tmp_path: Path, request: pytest.FixtureRequest, samples_dir: Path) -> None:
+    """The legacy samples in one store, their SDK-style twins in another: every node's latency and
+    every execution's duration agree (the SDK store has the nested workflows' spans besides)."""
+    if backend == "sqlite":
+        urls = [f"sqlite:///{tmp_path / 'legacy.db'}", f"sqlite:///{tmp_path / 'sdk.db'}"]
+    else:
+        server = request.getfixturevalue("postgres_server")
+        urls = [server.create_database(), server.create_database()]
+    legacy, sdk = (Recorder(url) for url in urls)
+    for name in SAMPLE_NAMES:
+        legacy.ingest(str(samples_dir / f"{name}.ndjson"), request=load_truth(samples_dir, name)["request"])
+        sdk.ingest(str(SDK_SAMPLES / f"{name}.ndjson"))
+    by_node = {row["node_id"]: row for row in legacy.latency("node").to_dicts()}
+    sdk_by_node = {row["node_id"]: row for row in sdk.latency("node").to_dicts() if row["node_id"] in by_node}
+    assert set(sdk_by_node) == set(by_node)
+    for node_id, row in by_node.items():
+        other = sdk_by_node[node_id]
+        assert other["count"] == row["count"]
+        for column in ("mean_ms", "p50_ms", "p95_ms", "max_ms"):
+            assert other[column] == pytest.approx(row[column]), (node_id, column)
+    durations = dict(zip(*legacy.executions().select("execution_id", "duration_ms").to_dict(as_series=False).values()))
+    sdk_durations = dict(zip(*sdk.executions().select("execution_id", "duration_ms").to_dict(as_series=False).values()))
+    assert sdk_durations == durations
+    for recorder in (legacy, sdk):
+        recorder.store.close()
+
+
+@pytest.mark.parametrize("together", [False, True], ids=["one-by-one", "one-body"])
+def test_lineage_comes_from_the_streams_own_previous_span_link(store: Store, samples_dir: Path, together: bool) -> None:
+    """No request recorded: each SDK stream's PREVIOUS_SPAN link gives the lineage, the same as the
+    legacy samples' requests give it, whether the streams come one by one or in one body."""
+    bodies = [(SDK_SAMPLES / f"{name}.ndjson").read_bytes() for name in SAMPLE_NAMES]
+    if together:
+        ingest_chunks(store, [b"".join(bodies)], source="all")
+    else:
+        for name, body in zip(SAMPLE_NAMES, bodies):
+            ingest_chunks(store, [body], source=name)
+    recorder = Recorder(store=store)
+    for name in SAMPLE_NAMES:
+        truth = load_truth(samples_dir, name)["lineage"]
+        lineage = recorder.lineage(truth["execution_id"]).to_dict()
+        for key in ("root_execution_id", "ancestors", "descendants", "missing", "cycle", "depth", "children"):
+            assert lineage[key] == truth[key], (name, key)

@@ -44,13 +44,27 @@ _NAMESPACE = uuid.UUID("6f1c2b0e-3d4a-4e8b-9a51-2f7e0c9d8b11")
 _STATES = {"INITIATED": "initiated", "STREAMING": "streaming", "FULFILLED": "fulfilled", "REJECTED": "rejected"}
 
 
-def to_sdk_events(events: Sequence[Mapping[str, Any]], *, deployment: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+def to_sdk_events(
+    events: Sequence[Mapping[str, Any]],
+    *,
+    deployment: Mapping[str, Any] | None = None,
+    previous_execution_id: str | None = None,
+    root_execution_id: str | None = None,
+) -> list[dict[str, Any]]:
     """The SDK-style events of the execution `events` tell (legacy WORKFLOW/NODE event dicts, one
     execution, in stream order). `deployment` (`name`, `id`, `release_tag`, `external_id`,
-    `metadata`: what the request named) becomes the root workflow's WORKFLOW_RELEASE_TAG context."""
+    `metadata`: what the request named) becomes the root workflow's WORKFLOW_RELEASE_TAG context.
+    An execution continuing `previous_execution_id` links to it from its `initiated` event
+    (PREVIOUS_SPAN, and ROOT_SPAN to the chain's first execution), as the SDK's runner does."""
     if not events:
         return []
-    return _Teller(events, deployment or {}).tell()
+    teller = _Teller(events, deployment or {})
+    if previous_execution_id:
+        teller.links = [
+            teller.link("PREVIOUS_SPAN", previous_execution_id),
+            teller.link("ROOT_SPAN", root_execution_id or previous_execution_id),
+        ]
+    return teller.tell()
 
 
 def sdk_error_code(code: Any) -> str:
@@ -77,7 +91,14 @@ class _Teller:
         self.node_types: dict[str, str] = {}
         self.first_event: dict[str, int] = {}
         self.last_event: dict[str, int] = {}
+        self.links: list[dict[str, Any]] | None = None
         self._scan()
+
+    def link(self, kind: str, execution_id: str) -> dict[str, Any]:
+        """A span link to another execution's root workflow span."""
+        return {"trace_id": stable_id("trace", execution_id), "type": kind,
+                "span_context": {"type": "WORKFLOW", "span_id": execution_id,
+                                 "workflow_definition": self.workflow_definition, "parent": None}}
 
     def _scan(self) -> None:
         for position, event in enumerate(self.events):
@@ -177,7 +198,9 @@ class _Teller:
 
     # -- events --------------------------------------------------------------------------------
 
-    def _envelope(self, name: str, event_id: str, ts: Any, span_id: str, parent: Any, body: dict[str, Any]) -> dict[str, Any]:
+    def _envelope(
+        self, name: str, event_id: str, ts: Any, span_id: str, parent: Any, body: dict[str, Any], links: Any = None
+    ) -> dict[str, Any]:
         return {
             "id": event_id,
             "timestamp": ts,
@@ -185,7 +208,7 @@ class _Teller:
             "trace_id": self.trace_id,
             "span_id": span_id,
             "parent": parent,
-            "links": None,
+            "links": links,
             "name": name,
             "body": body,
         }
@@ -211,7 +234,8 @@ class _Teller:
         if event.get("type") == "WORKFLOW":
             parent = self.root_context
             name = f"workflow.execution.{state}"
-            return self._envelope(name, event_id, data.get("ts"), self.execution_id, parent, self._workflow_body(state, data))
+            links = self.links if state == "initiated" else None
+            return self._envelope(name, event_id, data.get("ts"), self.execution_id, parent, self._workflow_body(state, data), links)
         run = str(data.get("node_result_id"))
         workflow_span = source if isinstance(source, str) else self.execution_id
         body = self._node_body(state, run, data)

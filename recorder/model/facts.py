@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from recorder.model.events import MAX_EXTERNAL_ID_LENGTH, MAX_ID_LENGTH, ParsedEvent, indexable_id, indexable_json, indexable_text
-from recorder.model.sdk_events import deployment_context
+from recorder.model.sdk_events import deployment_context, previous_span_of
 from recorder.model.vocabulary import INCOMPLETE, TERMINAL_STATES, StreamShape
 
 
@@ -69,9 +69,14 @@ class ExecutionFacts:
                 self.external_id = self.external_id or self.described.get("external_id")
         if event.state == "INITIATED" and self.started_at_us is None:
             self.started_at_us = event.ts_us
+            described = dict(self.described or {})
             inputs = event.body.get("body", {}).get("inputs") if isinstance(event.body.get("body"), dict) else None
             if inputs is not None:
-                self.described = {**(self.described or {}), "inputs": indexable_json(inputs)}
+                described["inputs"] = indexable_json(inputs)
+            previous = previous_span_of(event.body)
+            if previous is not None:
+                described["previous_execution_id"] = previous
+            self.described = described or None
         elif event.state in TERMINAL_STATES and self.terminal_state is None:
             self._terminate(event, event.body.get("body") if isinstance(event.body.get("body"), dict) else {})
 

@@ -70,6 +70,18 @@ def deployment_context(body: dict[str, Any]) -> dict[str, Any] | None:
     return next((context for context in contexts_of(body) if context.get("type") == "WORKFLOW_RELEASE_TAG"), None)
 
 
+def previous_span_of(body: dict[str, Any]) -> str | None:
+    """The execution this one continues: the root workflow's PREVIOUS_SPAN link, which the SDK
+    adds to `workflow.execution.initiated` when the request named a `previous_execution_id`."""
+    links = body.get("links")
+    for link in links if isinstance(links, list) else ():
+        if isinstance(link, dict) and link.get("type") == "PREVIOUS_SPAN" and isinstance(link.get("span_context"), dict):
+            span_id = link["span_context"].get("span_id")
+            if isinstance(span_id, str) and span_id and len(span_id) <= MAX_ID_LENGTH:
+                return span_id
+    return None
+
+
 def parse_sdk_event(position: int, body: dict[str, Any], text: str) -> ParsedEvent | RejectedLine:
     name: str = body["name"]
     flags: list[str] = []
@@ -105,6 +117,8 @@ def parse_sdk_event(position: int, body: dict[str, Any], text: str) -> ParsedEve
     elif name.startswith(NODE_PREFIX):
         event_type, state = "NODE", name[len(NODE_PREFIX):].upper()
         node_result_id = span_id
+        if not workflows:  # no workflow around it: keyed by its own span, which names no execution
+            flags.append(Flag.SCHEMA_DRIFT)
         node_id = _definition_id(payload.get("node_definition"), flags)
         if state not in SDK_NODE_STATES:
             flags.append(Flag.UNKNOWN_STATE)

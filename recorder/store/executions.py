@@ -80,9 +80,9 @@ def _insert_all(
     change_seq: int,
 ) -> None:
     """Insert executions not stored yet, each with its root, then hand over earlier children."""
-    # One request describes every execution of its stream, so they share one parent.
-    parent_id = request.previous_execution_id if request is not None else None
-    parent_root = _root_of(connection, parent_id) if parent_id else None
+    # One request describes every execution of its stream, so they share one parent; without a
+    # request, an SDK stream's own link may name it (recorder.model.facts).
+    parent_roots: dict[str, str | None] = {}
     rows = []
     for facts in fresh:
         values: dict[str, Any] = {
@@ -105,11 +105,37 @@ def _insert_all(
             values.update(_described_values(facts.described))
         if request is not None:
             values["external_id"] = facts.external_id or request.external_id
-            if parent_root is not None and parent_root != facts.execution_id:
-                values["root_execution_id"] = parent_root
+        parent_id = values["previous_execution_id"]
+        if parent_id and parent_id not in parent_roots:
+            parent_roots[parent_id] = _root_of(connection, parent_id)
+        parent_root = parent_roots.get(parent_id) if parent_id else None
+        if parent_root is not None and parent_root != facts.execution_id:
+            values["root_execution_id"] = parent_root
         rows.append(values)
+    _root_within(rows)
     dialect.insert_ignore(connection, _executions, rows, count=False)
     _adopt_children(connection, [facts.execution_id for facts in fresh], change_seq)
+
+
+def _root_within(rows: Sequence[dict[str, Any]]) -> None:
+    """Children inserted together with their parent take its root (a body of several SDK streams
+    links them itself). Parents usually come first, so one pass settles it; the passes are
+    bounded, so a cycle in bad data cannot loop."""
+    by_id = {values["execution_id"]: values for values in rows}
+    if not any(values["previous_execution_id"] in by_id for values in rows):
+        return
+    for _ in range(len(rows)):
+        changed = False
+        for values in rows:
+            parent = by_id.get(values["previous_execution_id"])
+            if parent is None or parent is values:
+                continue
+            root = parent["root_execution_id"]
+            if root != values["root_execution_id"] and root != values["execution_id"]:
+                values["root_execution_id"] = root
+                changed = True
+        if not changed:
+            return
 
 
 def _update(
@@ -143,9 +169,11 @@ def _update(
             error_message=facts.error_message,
             outputs=facts.outputs,
         )
+    gains_link = None
     if request is None and facts.described and row.recording_id is None:
         described = _described_values(facts.described)
         changes.update({name: value for name, value in described.items() if row._mapping[name] is None and value is not None})
+        gains_link = changes.get("previous_execution_id")
     gains_request = request is not None and row.recording_id is None
     if gains_request:
         changes.update(_request_values(request, recording_id))
@@ -156,9 +184,11 @@ def _update(
     connection.execute(update(_executions).where(_executions.c.execution_id == row.execution_id).values(**changes))
     if gains_request:
         _attach_to_parent(connection, row.execution_id, request.previous_execution_id, change_seq)
+    elif gains_link:
+        _attach_to_parent(connection, row.execution_id, gains_link, change_seq)
 
 
-_DESCRIBED = ("workflow_deployment_id", "workflow_deployment_name", "release_tag", "metadata", "inputs")
+_DESCRIBED = ("workflow_deployment_id", "workflow_deployment_name", "release_tag", "metadata", "inputs", "previous_execution_id")
 
 
 def _described_values(described: Mapping[str, Any]) -> dict[str, Any]:

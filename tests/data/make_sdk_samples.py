@@ -38,7 +38,12 @@ def main() -> None:
             "metadata": request.get("metadata"),
         }
         lines = []
-        for told in to_sdk_events(legacy, deployment=deployment):
+        lineage = truth["lineage"]
+        previous = request.get("previous_execution_id")
+        # The chain's first execution, recorded or not: the last ancestor, else the missing one.
+        root = (lineage["missing"] or lineage["ancestors"] or [previous])[-1] if previous else None
+        told_events = to_sdk_events(legacy, deployment=deployment, previous_execution_id=previous, root_execution_id=root)
+        for told in told_events:
             event = parse_obj_as(WorkflowEvent, told)  # type: ignore[arg-type]
             lines.append(event.json())
         data = ("\n".join(lines) + "\n").encode()
