@@ -20,6 +20,7 @@ from recorder.demo.server import LoopbackVellum, Scenario
 from recorder.model.cassette import Cassette, Request, Response, lines_of_body, read_cassette, write_cassette
 from recorder.model.endpoints import deployment_stream_path
 from recorder.replay.library import CassetteLibrary, FolderLibrary
+from recorder.replay.matching import LOOSE, MatchRule
 from recorder.replay.server import ReplayServer
 from recorder.replay.store_library import StoreLibrary
 from recorder.replay.transport import ReplayTransport
@@ -198,3 +199,19 @@ def test_the_plugin_records_a_v2_exchange_then_replays_it_without_the_api(app: p
     assert API_KEY.encode() not in file.read_bytes()
     monkeypatch.delenv("VELLUM_API_KEY")
     run_plugin(app, "--vellum-record-mode=none").assert_outcomes(passed=1)  # the API is gone: replayed from the file
+
+
+def test_a_bare_sdk_body_ingested_without_its_request_exports_on_the_v2_path_of_its_deployment(store: Store, tmp_path: Path) -> None:
+    from recorder.replay.export import export_cassette
+    from recorder.stream.ingest import ingest_chunks
+
+    name = "exec_0003"
+    ingest_chunks(store, [sdk_body(name)], source="bare.ndjson")
+    execution = store.execution(manifest()[name]["execution_id"])
+    cassette = export_cassette(store, execution.execution_id)
+    assert cassette.request.path == deployment_stream_path(execution.workflow_deployment_id) and cassette.request.body == {}
+    assert cassette.body() == sdk_body(name)
+    write_cassette(cassette, tmp_path / "bare.cassette.json")
+    with ReplayServer(FolderLibrary(tmp_path), match=MatchRule(mode=LOOSE)) as running:
+        kwargs = {**client_kwargs(name), "id": execution.workflow_deployment_id}
+        assert list(client_at(running.base_url).workflow_deployments.execute_stream(**kwargs)) == parsed_lines(sdk_lines(name))

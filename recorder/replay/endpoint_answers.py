@@ -15,6 +15,7 @@ from recorder.model.cassette import Cassette
 from recorder.model.endpoints import EXECUTION_DETAIL_URL
 from recorder.model.events import ParsedEvent, parse_line
 from recorder.model.lines import RawLine
+from recorder.model.sdk_events import is_sdk_event
 from recorder.model.vocabulary import TERMINAL_STATES
 
 
@@ -39,7 +40,7 @@ def workflow_events(cassette: Cassette) -> list[ParsedEvent]:
 
 def _is_sdk(event: ParsedEvent) -> bool:
     """Whether the event is an SDK one (the v2 stream's: keyed on `name`, its payload in `body`)."""
-    return isinstance(event.body.get("name"), str) and "execution_id" not in event.body
+    return is_sdk_event(event.body)
 
 
 def terminal_event(events: list[ParsedEvent]) -> ParsedEvent | None:

@@ -21,9 +21,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from recorder.model.cassette import NDJSON, STREAM_PATH, Cassette, Fault, Line, Request, Response
+from recorder.model.endpoints import deployment_stream_path
+from recorder.model.events import ParsedEvent, parse_line
+from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
+from recorder.model.sdk_events import is_sdk_event
 from recorder.replay.redaction import redact
-from recorder.store import Outcome, Recording, Store
+from recorder.store import Execution, Outcome, Recording, Store
 
 # The writer's reason for a body that ended cleanly before its terminal event (recorder.store.writer):
 # such a stream is replayed as it ended, cleanly; any other cut broke the connection.
@@ -58,7 +62,7 @@ def export_cassette(store: Store, execution_id: str, *, redact_keys: Sequence[st
     describing = next((r for r in recordings if r.id == execution.recording_id), None)
     kept = RecordedRequest.from_body(recording.request if recording.request is not None else (describing.request if describing else None))
     # The request as it went over the wire: a v2 stream's path names the deployment, its body does not.
-    path, request_body = (STREAM_PATH, None) if kept is None else (kept.wire_path, kept.wire_body)
+    path, request_body = (kept.wire_path, kept.wire_body) if kept is not None else _unrecorded_request(execution, lines)
     response = Response(
         status=recording.http_status or 200,
         headers={"content-type": NDJSON},
@@ -78,6 +82,18 @@ def export_cassette(store: Store, execution_id: str, *, redact_keys: Sequence[st
     if redact_keys:
         cassette = redact(cassette, redact_keys).cassette
     return cassette
+
+
+def _unrecorded_request(execution: Execution, lines: Sequence[Line]) -> tuple[str, dict | None]:
+    """The endpoint of a body recorded without its request (`recorder ingest` of a bare body): SDK
+    events came from the v2 stream, whose path needs the deployment the events name (as indexed on
+    the execution); its body is unknown, so matching has only the deployment to go on."""
+    first = next((parsed for position, line in enumerate(lines)
+                  if isinstance(parsed := parse_line(RawLine(position, line.data)), ParsedEvent)), None)
+    deployment = execution.workflow_deployment_id or execution.workflow_deployment_name
+    if first is None or not is_sdk_event(first.body) or not deployment:
+        return STREAM_PATH, None
+    return deployment_stream_path(deployment), {}
 
 
 def fault_of_ending(outcome: str, error: str | None, line_count: int) -> Fault | None:
