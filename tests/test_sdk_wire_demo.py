@@ -72,3 +72,14 @@ def test_the_demo_records_one_execution_in_four_through_the_v2_stream(store_url:
 def test_the_demo_does_not_import_the_official_client(module: str) -> None:
     code = f"import sys, {module}; sys.exit(1 if any(name == 'vellum' or name.startswith('vellum.') for name in sys.modules) else 0)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_the_demo_says_how_many_executions_went_through_each_stream(store_url: str) -> None:
+    from click.testing import CliRunner
+
+    from recorder.cli.main import cli
+
+    summary = json.loads(CliRunner().invoke(cli, ["--db", store_url, "demo", "--executions", "9", "--speed", "200", "--json"]).stdout)
+    assert summary["streams"] == {"v1": 7, "v2": 2} and summary["executions"] == 9
+    printed = CliRunner().invoke(cli, ["--db", store_url, "demo", "--executions", "9", "--speed", "200", "--report", ""]).stdout
+    assert "2 of them went through the v2 stream" in printed

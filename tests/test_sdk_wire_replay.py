@@ -215,3 +215,12 @@ def test_a_bare_sdk_body_ingested_without_its_request_exports_on_the_v2_path_of_
     with ReplayServer(FolderLibrary(tmp_path), match=MatchRule(mode=LOOSE)) as running:
         kwargs = {**client_kwargs(name), "id": execution.workflow_deployment_id}
         assert list(client_at(running.base_url).workflow_deployments.execute_stream(**kwargs)) == parsed_lines(sdk_lines(name))
+
+
+def test_an_http_error_fault_on_a_v2_cassette_raises_what_the_client_raises_in_production() -> None:
+    from vellum.client.core.api_error import ApiError
+
+    with ReplayServer(CassetteLibrary([v2_cassette("exec_0002", status=503, first_byte_delay_s=0.2)])) as running:
+        with pytest.raises(ApiError) as failed:
+            v2_events(client_at(running.base_url), "exec_0002")
+    assert failed.value.status_code == 503

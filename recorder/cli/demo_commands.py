@@ -78,6 +78,10 @@ def demo(context: CliContext, count: int, seed: int, speed: float, report_path: 
         return
     stdout.print(f"\n[bold]Recorded {len(run.recorded)} executions ({run.events} events)[/bold] into {recorder.url}")
     _print_overview(run.recorded)
+    v2 = run.streams.get("v2", 0)
+    if v2:
+        stdout.print(f"{v2} of them went through the v2 stream (POST /v1/workflow-deployments/{{id}}/execute-stream, SDK events), "
+                     f"the rest through the v1 stream (POST /v1/execute-workflow-stream).")
     example = next((e for e in run.workload if e.final_state == "REJECTED"), run.workload[0])
     if report_path:
         stdout.print(f"\n[bold]Audit report:[/bold] {summary['report']}  (open it in a browser; it needs no network)")

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from recorder.demo.server import LoopbackVellum, Scenario
 from recorder.demo.v2_stream import as_v2_execution, sent_through_v2
 from recorder.demo.workload import DemoExecution, build_workload
+from recorder.model.request import RecordedRequest
 
 DEMO_API_KEY = "demo-loopback-key"
 DEMO_CONCURRENCY = 4
@@ -53,9 +54,14 @@ class DemoRun:
     def statuses(self) -> dict[str, int]:
         return dict(Counter(row["status"] for row in self.recorded))
 
+    @property
+    def streams(self) -> dict[str, int]:
+        """How many executions went through each stream (`v1`, `v2`: recorder.model.endpoints)."""
+        return dict(sorted(Counter(RecordedRequest.for_stream(execution.request).stream.value for execution in self.workload).items()))
+
     def to_dict(self) -> dict[str, Any]:
         return {"database": self.database, "executions": len(self.recorded), "new_executions": self.new_executions,
-                "events": self.events, "statuses": self.statuses}
+                "events": self.events, "statuses": self.statuses, "streams": self.streams}
 
 
 def record_demo(
