@@ -29,6 +29,11 @@ The file is one JSON document (UTF-8) laid out for review and diffs, one body li
       "fault": null                                <- or {"first_byte_delay_s", "status", "body", "cut_after_lines"}
     }
 
+`request.path` says which stream the exchange went to (recorder.model.endpoints): the v1
+`/v1/execute-workflow-stream`, its deployment in the body, or the v2
+`/v1/workflow-deployments/<id or name>/execute-stream`, its deployment in the path and its body as
+the official client sends it (inputs as a `{name: value}` object).
+
 Nothing here touches a database or the network: the store (`recorder.replay.export`,
 `recorder.stream.ingest`), the replayers (`recorder.replay.plan` turns a cassette and its fault
 into what a replay sends) and the cassette folder (`recorder.replay.library.FolderLibrary`) build

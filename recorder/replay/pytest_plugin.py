@@ -2,13 +2,14 @@
 
 Registered through the `pytest11` entry point, so installing workflow-recorder makes the
 fixtures available. A test that asks for `vellum_replay` (or `async_vellum_replay`) has every
-official-client call to `POST /v1/execute-workflow-stream` (and `POST /v1/execute-workflow`, `GET
+official-client call to the two streams, `POST /v1/execute-workflow-stream` and `POST
+/v1/workflow-deployments/{id}/execute-stream` (and `POST /v1/execute-workflow`, `GET
 /v1/workflows/executions/{id}/status`) answered from its cassettes, through the client's httpx
 transport: no server, no network. Clients the test builds itself can take the transport
 explicitly (`vellum_replay.client()`, `vellum_replay.transport`); clients built deep inside the
 application are reached because, for the test's duration, `httpx.HTTPTransport` and
-`httpx.AsyncHTTPTransport` hand requests to those three endpoints to the replay (every other
-request goes out unchanged). `@pytest.mark.vellum_cassette(intercept=False)` turns that off.
+`httpx.AsyncHTTPTransport` hand requests to those endpoints to the replay (every other request
+goes out unchanged). `@pytest.mark.vellum_cassette(intercept=False)` turns that off.
 
 Cassettes live in `<test file folder>/cassettes/<test module>/<test name>/`, one
 `NNN-<deployment>.cassette.json` per exchange, in request order.

@@ -4,7 +4,8 @@
     client = AsyncVellum(api_key="test", httpx_client=httpx.AsyncClient(transport=AsyncReplayTransport(cassettes)))
 
 Requests to the replayed endpoints (`POST .../v1/execute-workflow-stream`, `POST
-.../v1/execute-workflow`, `GET .../v1/workflows/executions/{id}/status`, whatever the host) are
+.../v1/workflow-deployments/{id}/execute-stream`, `POST .../v1/execute-workflow`, `GET
+.../v1/workflows/executions/{id}/status`, whatever the host) are
 answered exactly as `recorder serve` answers them: the same bytes, timing and faults. A request
 that matches no recording raises `NoMatch` (a test should fail loudly, with the closest
 recordings in the message) unless `on_no_match="respond"`, which answers 404 as the server does.

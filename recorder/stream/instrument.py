@@ -2,11 +2,11 @@
 
 An application that uses the official `vellum-ai` client keeps using it; the recorder sits under
 it as an httpx transport. For the v1 stream, `POST .../v1/execute-workflow-stream`, and the v2 one,
-`POST .../v1/workflow-deployments/{id}/execute-stream` (`client.workflow_deployments.execute_stream`),
-the transport forwards the
-request to the real (inner) transport and returns a response whose byte stream hands every chunk
-to the application unchanged and drops a copy on a `StreamRelay`, which records it on a thread of
-its own. Every other request passes through untouched.
+`POST .../v1/workflow-deployments/{id}/execute-stream` (`client.workflow_deployments.execute_stream`;
+its deployment is kept from the path), the transport forwards the request to the real (inner)
+transport and returns a response whose byte stream hands every chunk to the application unchanged
+and drops a copy on a `StreamRelay`, which records it on a thread of its own. Every other request
+passes through untouched.
 
 What the application sees does not change: the inner transport's status, headers, extensions and
 exactly its bytes, chunk for chunk and still content-encoded (httpx decodes gzip above the
