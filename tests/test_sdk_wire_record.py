@@ -186,3 +186,27 @@ def test_export_redacts_a_v2_input_in_the_request_and_in_every_line_that_echoes_
     cassette = Cassette.loads(exported.stdout_bytes)
     assert cassette.request.body["inputs"]["query"] == "[REDACTED]" and cassette.request.redacted == ("inputs.query",)
     assert query.encode() not in cassette.body() and b"[REDACTED]" in cassette.body()
+
+
+def test_sigterm_mid_v2_stream_commits_what_arrived_and_marks_it_interrupted(store_url: str, server: LoopbackVellum, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    server.expect(v2_request(SAMPLE), Scenario(lines=sdk_lines(SAMPLE), stall_after=20, stall_s=10.0))
+    # A commit window far longer than the test: only the signal handling can have stored the lines.
+    command = [sys.executable, "-m", "recorder.cli", "--db", store_url, "record", *record_args(tmp_path), "--base-url", server.base_url,
+               "--quiet", "--flush-events", "1000", "--flush-ms", "600000"]
+    process = subprocess.Popen(command, env={**os.environ, "VELLUM_API_KEY": API_KEY}, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 10
+    while server.lines_sent < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 143
+    recording = only_recording(store_url)
+    assert recording.outcome == "interrupted" and recording.request["stream"] == "v2"
+    with Store(store_url) as store:
+        assert [event.raw.encode() for event in store.events(manifest()[SAMPLE]["execution_id"])] == sdk_lines(SAMPLE)[:20]
