@@ -224,3 +224,16 @@ def test_an_http_error_fault_on_a_v2_cassette_raises_what_the_client_raises_in_p
         with pytest.raises(ApiError) as failed:
             v2_events(client_at(running.base_url), "exec_0002")
     assert failed.value.status_code == 503
+
+
+def test_a_v2_request_file_naming_no_deployment_exports_on_the_deployment_the_events_name(store: Store) -> None:
+    from recorder.replay.export import export_cassette
+    from recorder.stream.ingest import ingest_chunks
+
+    name = "exec_0002"
+    ingest_chunks(store, [sdk_body(name)], source="body.ndjson", request={"inputs": {"query": "x"}, "stream": "v2"})
+    root = json.loads(sdk_lines(name)[0])
+    named = next(context for context in (root["parent"], root["parent"]["parent"]) if context["type"] == "WORKFLOW_RELEASE_TAG")
+    cassette = export_cassette(store, manifest()[name]["execution_id"])
+    assert cassette.request.path == deployment_stream_path(named["deployment_id"]) and cassette.request.body == {}
+    assert cassette.body() == sdk_body(name)

@@ -110,13 +110,14 @@ class RecordedRequest:
 
     @property
     def wire_path(self) -> str:
-        """The path the request was sent to (no base URL)."""
-        return wire_request(self.body)[0]
+        """The path the request was sent to (no base URL); ValueError for a v2 request that names
+        no deployment (a hand-written request file can)."""
+        return _wire(self.body, self.stream)[0]
 
     @property
     def wire_body(self) -> dict[str, Any]:
         """The body as it was sent: a v2 body without the deployment and the stream its path says."""
-        return wire_request(self.body)[1]
+        return _wire(self.body, self.stream)[1]
 
     # The fields below are copied into indexed columns: a value no column can hold on both engines
     # (too long for its index, NUL, a lone surrogate) is left out there, as for event lines.
@@ -158,7 +159,10 @@ def wire_request(body: dict[str, Any], stream: WorkflowStream | str = WorkflowSt
     (`workflow_deployment_name` or `_id`), on `stream` unless the body says `"stream"` itself.
     Nothing else is changed: what the caller gave is what goes out, and the recording of it
     (`RecordedRequest.from_exchange`) is what takes secrets out."""
-    stream = WorkflowStream(body.get(STREAM_KEY) or stream)
+    return _wire(body, WorkflowStream(body.get(STREAM_KEY) or stream))
+
+
+def _wire(body: dict[str, Any], stream: WorkflowStream) -> tuple[str, dict[str, Any]]:
     if stream is WorkflowStream.V1:
         return STREAM_PATH, {key: value for key, value in body.items() if key != STREAM_KEY}
     named = [body[key] for key in _DEPLOYMENT_KEYS if body.get(key)]

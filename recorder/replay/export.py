@@ -25,7 +25,7 @@ from recorder.model.endpoints import deployment_stream_path
 from recorder.model.events import ParsedEvent, parse_line
 from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
-from recorder.model.sdk_events import is_sdk_event
+from recorder.model.sdk_events import deployment_context, is_sdk_event
 from recorder.replay.redaction import redact
 from recorder.store import Execution, Outcome, Recording, Store
 
@@ -62,7 +62,10 @@ def export_cassette(store: Store, execution_id: str, *, redact_keys: Sequence[st
     describing = next((r for r in recordings if r.id == execution.recording_id), None)
     kept = RecordedRequest.from_body(recording.request if recording.request is not None else (describing.request if describing else None))
     # The request as it went over the wire: a v2 stream's path names the deployment, its body does not.
-    path, request_body = (kept.wire_path, kept.wire_body) if kept is not None else _unrecorded_request(execution, lines)
+    try:
+        path, request_body = (kept.wire_path, kept.wire_body) if kept is not None else _unrecorded_request(execution, lines)
+    except ValueError:  # a v2 request naming no deployment (hand-written): the events name it
+        path, request_body = _unrecorded_request(execution, lines)
     response = Response(
         status=recording.http_status or 200,
         headers={"content-type": NDJSON},
@@ -85,15 +88,18 @@ def export_cassette(store: Store, execution_id: str, *, redact_keys: Sequence[st
 
 
 def _unrecorded_request(execution: Execution, lines: Sequence[Line]) -> tuple[str, dict | None]:
-    """The endpoint of a body recorded without its request (`recorder ingest` of a bare body): SDK
-    events came from the v2 stream, whose path needs the deployment the events name (as indexed on
-    the execution); its body is unknown, so matching has only the deployment to go on."""
+    """The endpoint of a body recorded without a usable request (`recorder ingest` of a bare body):
+    SDK events came from the v2 stream, whose path needs a deployment: the execution's, else the
+    one the events' WORKFLOW_RELEASE_TAG context names. Its body is unknown, so matching has only
+    the deployment to go on."""
     first = next((parsed for position, line in enumerate(lines)
                   if isinstance(parsed := parse_line(RawLine(position, line.data)), ParsedEvent)), None)
-    deployment = execution.workflow_deployment_id or execution.workflow_deployment_name
-    if first is None or not is_sdk_event(first.body) or not deployment:
+    if first is None or not is_sdk_event(first.body):
         return STREAM_PATH, None
-    return deployment_stream_path(deployment), {}
+    context = deployment_context(first.body) or {}
+    named = (execution.workflow_deployment_id or execution.workflow_deployment_name
+             or context.get("deployment_id") or context.get("deployment_name"))
+    return (deployment_stream_path(named), {}) if isinstance(named, str) and named else (STREAM_PATH, None)
 
 
 def fault_of_ending(outcome: str, error: str | None, line_count: int) -> Fault | None:
