@@ -1,4 +1,4 @@
-"""Hand-built streams of the newer endpoint (SDK-style events), each line made by the official
+"""Hand-built streams of the v2 stream (SDK-style events), each line made by the official
 client's own models (vellum-ai), for the cases the samples do not hold: pauses, logs, snapshots,
 nested workflows without their own events, unknown names."""
 

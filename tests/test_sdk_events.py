@@ -1,4 +1,4 @@
-"""The newer endpoint's SDK-style events are recorded and read as the legacy stream's are.
+"""The v2 stream's SDK-style events are recorded and read as the legacy stream's are.
 
 `tests/data/sdk_samples/` holds the 30 legacy samples told as SDK-style events (built through the
 official client's models by tests/data/make_sdk_samples.py): the same execution ids, run ids,

@@ -1,4 +1,4 @@
-"""waiting time of the newer endpoint's paused runs and workflows
+"""waiting time of the v2 stream's paused runs and workflows
 
 Why: `POST /v1/workflow-deployments/{id}/execute-stream` streams SDK-style events, whose runs and
 workflows can pause (`node.execution.paused` ... `resumed`). The timeline shows that time as

@@ -7,7 +7,7 @@ nullable on the wire, and then the time the line was received stands in (the spa
 `open`: it has no end of its own, and interval math extends it to the execution's horizon, the
 last instant the stream reported, because that is what the execution was still waiting for.
 
-The newer endpoint's runs and workflows can pause (waiting on a human or an event): a span's
+The v2 stream's runs and workflows can pause (waiting on a human or an event): a span's
 `waiting_ms` is its time paused and `work_ms` the rest; the workflow's own paused time is
 `waiting_ms` on the timeline and is not counted as overhead, since nothing was due then.
 
@@ -123,7 +123,7 @@ class Timeline:
     deployment: str | None = None
     release_tag: str | None = None
     node_events_without_run: int = 0
-    # Time the workflow itself was paused (newer endpoint): waiting, so neither work nor overhead.
+    # Time the workflow itself was paused (v2 stream): waiting, so neither work nor overhead.
     waiting_us: int = 0
 
     @property

@@ -1,9 +1,9 @@
-"""The same execution told as the newer endpoint tells it: SDK-style `workflow.execution.*` and
+"""The same execution told as the v2 stream tells it: SDK-style `workflow.execution.*` and
 `node.execution.*` events, made from a legacy WORKFLOW/NODE event stream.
 
 `POST /v1/workflow-deployments/{id}/execute-stream` streams what the workflows SDK emits
 (docs/wire-format.md, section D). The demo server answers that endpoint with its synthetic
-executions told this way, and the test samples of the newer stream are the 30 legacy samples told
+executions told this way, and the test samples of the v2 stream are the 30 legacy samples told
 this way (then validated by the official client's own models), so the two streams of one
 execution can be compared field by field.
 

@@ -19,6 +19,8 @@ import re
 from enum import StrEnum
 from urllib.parse import quote, unquote
 
+from recorder.model.vocabulary import StreamShape
+
 DEFAULT_BASE_URL = "https://predict.vellum.ai"
 BASE_URL_ENV = "VELLUM_PREDICT_URL"
 API_KEY_ENV = "VELLUM_API_KEY"
@@ -45,9 +47,9 @@ class WorkflowStream(StrEnum):
     V2 = "v2"
 
     @property
-    def event_shape(self) -> str:
+    def event_shape(self) -> StreamShape:
         """What its lines are: `legacy` WORKFLOW/NODE events (v1) or `sdk` events (v2)."""
-        return "legacy" if self is WorkflowStream.V1 else "sdk"
+        return StreamShape.LEGACY if self is WorkflowStream.V1 else StreamShape.SDK
 
     @property
     def path_template(self) -> str:

@@ -335,5 +335,5 @@ def _has_unknown_value_type(data: dict) -> bool:
     )
 
 
-# The newer endpoint's events build on this module's types (imported last: it imports them).
+# The v2 stream's events build on this module's types (imported last: it imports them).
 from recorder.model import sdk_events  # noqa: E402

@@ -26,7 +26,7 @@ class ExecutionFacts:
     error_code: str | None = None
     error_message: str | None = None
     outputs: Any = None
-    # What the newer endpoint's events say of the request (its WORKFLOW_RELEASE_TAG context):
+    # What the v2 stream's events say of the request (its WORKFLOW_RELEASE_TAG context):
     # the execution row takes them where no recorded request says otherwise.
     described: dict[str, Any] | None = None
 

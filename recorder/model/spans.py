@@ -12,7 +12,7 @@ wire, and then the time the line was received stands in (the span is `ts_less` t
 whose INITIATED line never came starts at its first event until an INITIATED arrives. Without a
 terminal event the span is open, in the state of its latest event.
 
-The newer endpoint's runs can pause (a node or workflow waiting on a human or an event): the time
+The v2 stream's runs can pause (a node or workflow waiting on a human or an event): the time
 between PAUSED and the next RESUMED (or the run's end) is `paused_us`, waiting rather than work;
 LOG and SNAPSHOTTED events are notes that do not move a run on.
 
@@ -273,7 +273,7 @@ class ExecutionFold:
     def nesting(self) -> dict[str, tuple[str | None, int]]:
         """Each run's container run and depth. A nested run's `source_execution_id` is a child
         execution a SUBWORKFLOW or MAP run names; one whose container is unknown (its payload never
-        named the child) still sits one level down, without a parent. In the newer endpoint's
+        named the child) still sits one level down, without a parent. In the v2 stream's
         stream a run's `source_execution_id` is the span around it, itself a run: that run is
         its container (recorder.model.sdk_events)."""
         if not any(run.source_execution_id is not None for run in self.runs.values()):

@@ -12,7 +12,7 @@ WORKFLOW_STATES = frozenset({"INITIATED", "STREAMING", "FULFILLED", "REJECTED", 
 NODE_STATES = frozenset({"INITIATED", "STREAMING", "FULFILLED", "REJECTED"})
 TERMINAL_STATES = frozenset({"FULFILLED", "REJECTED"})
 
-# The newer endpoint's SDK-style events (section D) name their state in `name`
+# The v2 stream's SDK-style events (section D) name their state in `name`
 # (`workflow.execution.fulfilled`); the parser indexes it upper-cased beside the legacy states.
 SDK_WORKFLOW_STATES = frozenset({"INITIATED", "STREAMING", "FULFILLED", "REJECTED", "PAUSED", "RESUMED", "SNAPSHOTTED"})
 SDK_NODE_STATES = frozenset({"INITIATED", "STREAMING", "FULFILLED", "REJECTED", "PAUSED", "RESUMED", "LOG"})

@@ -125,7 +125,7 @@ class Execution(Base):
     prompt_output_tokens: Mapped[int | None] = mapped_column(BigInteger)
     # The first STREAMING event of the execution (workflow or node): its time to first output.
     first_output_us: Mapped[int | None] = mapped_column(BigInteger)
-    # Time the workflow spent PAUSED (newer endpoint only), and since when while it is paused.
+    # Time the workflow spent PAUSED (v2 stream only), and since when while it is paused.
     paused_us: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     paused_since_us: Mapped[int | None] = mapped_column(BigInteger)
     # The store's change cursor (StoreState.change_seq) of the transaction that last wrote the row.
@@ -208,7 +208,7 @@ class NodeSpan(Base):
     input_tokens: Mapped[int | None] = mapped_column(BigInteger)
     output_tokens: Mapped[int | None] = mapped_column(BigInteger)
     cost_usd: Mapped[float | None] = mapped_column(Float)
-    # Time the run spent PAUSED (waiting, not working; newer endpoint only), and since when while paused.
+    # Time the run spent PAUSED (waiting, not working; v2 stream only), and since when while paused.
     paused_us: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     paused_since_us: Mapped[int | None] = mapped_column(BigInteger)
     change_seq: Mapped[int] = mapped_column(BigInteger, index=True)

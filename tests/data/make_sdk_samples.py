@@ -1,4 +1,4 @@
-"""Make tests/data/sdk_samples/: the 30 legacy samples told as the newer endpoint's SDK-style events.
+"""Make tests/data/sdk_samples/: the 30 legacy samples told as the v2 stream's SDK-style events.
 
 Each event is built by `recorder.demo.sdk_stream.to_sdk_events`, then parsed into the official
 client's own model (`vellum.client.types.WorkflowEvent`, vellum-ai 1.14.8) and written back from
