@@ -52,6 +52,10 @@ def export(
 ) -> None:
     """Send terminal executions as traces: one per execution, the workflow as root span, node runs
     as its children with their recorded times. INCOMPLETE executions wait until they end."""
+    from recorder.extras import require
+
+    for module in ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"):
+        require(module, "recorder otlp export")
     from recorder.otel.exporter import OtlpExportError, parse_headers
 
     try:
