@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -297,11 +298,20 @@ def _send(sender: Any, batch: _Batch, key: str, batches_before: int, executions_
 
 
 def _reason(complaints: Sequence[str]) -> str:
-    """The SDK's own words for the failure, the most specific first (it logs the HTTP code and
-    reason, or the connection error, before its summary)."""
-    specific = [text for text in complaints if "code:" in text or "Error" in text or "refused" in text.lower()]
-    chosen = specific[-1] if specific else (complaints[-1] if complaints else "the receiver did not accept it")
-    return " ".join(chosen.split())[:500]
+    """The SDK's own words for the failure, made short: the HTTP status it got, or why it could
+    not connect, else its last message."""
+    for text in reversed(complaints):
+        answered = re.search(r"code: (\d+), reason: (.*)", text)
+        if answered:
+            return f"HTTP {answered.group(1)} {' '.join(answered.group(2).split())}"[:300]
+    for text in reversed(complaints):
+        errno = re.search(r"\[Errno -?\d+\] ([^'\")\]]+)", text)
+        if errno:
+            return f"cannot connect ({errno.group(1).strip()})"
+    if any("timed out" in text.lower() or "timeout" in text.lower() for text in complaints):
+        return "no answer within the timeout"
+    chosen = complaints[-1] if complaints else "the receiver did not accept it"
+    return " ".join(chosen.split())[:300]
 
 
 @contextmanager
