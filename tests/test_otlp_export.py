@@ -436,6 +436,67 @@ def test_a_cursor_of_another_store_is_ignored(store_url: str, samples_dir: Path,
     assert (again.executions, again.resumed_from) == (2, None)
 
 
+def test_executions_written_together_are_never_split_by_the_cursor(store_url: str, samples_dir: Path, tmp_path: Path, receiver: Receiver) -> None:
+    """Two executions in one body are stored by one transaction (one change_seq): a batch boundary
+    between them must leave the cursor below both, so a failure after the first resends both."""
+    body = tmp_path / "two.ndjson"
+    body.write_bytes((samples_dir / "exec_0000.ndjson").read_bytes() + (samples_dir / "exec_0001.ndjson").read_bytes())
+    with Store(store_url) as store:
+        before = store.change_state().change_seq
+        ingest_path(store, str(body))
+        assert {execution.change_seq for execution in store.executions_to_export(
+            after=None, up_to=store.change_state().change_seq, where=_no_filter(), resume_from=None, limit=10)} == {before + 1}
+        receiver.answers = [200, 503, 503, 503]
+        with pytest.raises(OtlpExportFailed) as failure:
+            export_executions(store, endpoint=receiver.endpoint, batch_spans=1, timeout_s=1.5)
+        assert failure.value.batches_sent == 1 and failure.value.cursor == before
+        receiver.answers = []
+        resumed = export_executions(store, endpoint=receiver.endpoint, batch_spans=1, page_executions=1)
+    assert (resumed.executions, resumed.batches, resumed.resumed_from) == (2, 2, before)
+
+
+def test_a_cursor_ahead_of_the_store_is_ignored(store_url: str, samples_dir: Path, receiver: Receiver) -> None:
+    """A store restored from an older copy has a smaller change cursor than an export saw."""
+    ingest_samples(store_url, samples_dir, SAMPLE_NAMES[:3])
+    with Store(store_url) as store:
+        state = store.change_state()
+        key = target_key(receiver.endpoint)
+        store.save_export_cursor(key, store_id=state.store_id, change_seq=state.change_seq + 50, executions_sent=9, exported_at_us=0)
+        result = export_executions(store, endpoint=receiver.endpoint)
+        assert (result.executions, result.resumed_from, result.cursor) == (3, None, state.change_seq)
+        assert store.export_cursor(key).executions_sent == 3
+
+
+def test_only_the_first_thousand_streaming_events_of_a_run_are_read(store_url: str) -> None:
+    execution_id = str(uuid.uuid4())
+    node = {"node_id": "n-1", "node_result_id": "run-1"}
+
+    def line(kind: str, state: str, second: float, **data: Any) -> str:
+        ts = f"2025-06-02T09:{int(second) // 60:02d}:{second % 60:09.6f}Z"
+        return json.dumps({"execution_id": execution_id, "type": kind, "data": {"id": str(uuid.uuid4()), "state": state, "ts": ts, **data}})
+
+    streamed = MAX_STREAMING_EVENTS_PER_SPAN + 30
+    lines = [line("WORKFLOW", "INITIATED", 0), line("NODE", "INITIATED", 0.1, **node)]
+    lines += [line("NODE", "STREAMING", 0.2 + index / 1000, **node) for index in range(streamed)]
+    lines += [line("WORKFLOW", "STREAMING", 1.5), line("NODE", "FULFILLED", 2, **node), line("WORKFLOW", "FULFILLED", 3)]
+    with Recorder(store_url) as recorder:
+        recorder.ingest_lines(lines)
+        store = recorder.store
+        details = store.export_details([execution_id], per_run_limit=MAX_STREAMING_EVENTS_PER_SPAN)
+        [execution] = store.executions_to_export(after=None, up_to=store.change_state().change_seq, where=_no_filter(), resume_from=None, limit=5)
+    moments = details.streaming[execution_id]
+    assert len(moments) == MAX_STREAMING_EVENTS_PER_SPAN + 1
+    assert {moment.of_total for moment in moments if moment.node_result_id == "run-1"} == {streamed}
+    from opentelemetry.sdk.resources import Resource
+
+    recorded = RecordedExecution(execution=execution, spans=details.spans[execution_id], streaming=moments)
+    root, run = execution_spans(recorded, Resource.create({}))
+    assert len(run.events) == MAX_STREAMING_EVENTS_PER_SPAN
+    assert (run.attributes[keys.VELLUM_STREAMING_EVENTS], run.attributes[keys.VELLUM_STREAMING_EVENTS_DROPPED]) == (streamed, 30)
+    assert [event.timestamp for event in run.events][:2] == [moments[0].ts_us * 1000, moments[1].ts_us * 1000]
+    assert len(root.events) == 1 and keys.VELLUM_STREAMING_EVENTS_DROPPED not in root.attributes
+
+
 def test_the_otel_extra_missing_is_a_one_line_error(store_url: str) -> None:
     code = (
         "import sys; sys.modules['opentelemetry'] = None\n"

@@ -16,7 +16,8 @@ does). A failed batch stops the export with `OtlpExportFailed`; the cursor stays
 good batch left it.
 
 A cursor kept for another store (`store_id` differs: the store was wiped, or another sits at the
-URL) is ignored and the export starts from the beginning.
+URL) is ignored and the export starts from the beginning; so is one ahead of the store's own
+cursor (the store was restored from an older copy).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from recorder.model.filters import ExecutionFilter
 from recorder.model.timestamps import now_us
-from recorder.otel.trace_mapping import RecordedExecution, execution_spans, trace_id_from_line
+from recorder.otel.trace_mapping import MAX_STREAMING_EVENTS_PER_SPAN, RecordedExecution, execution_spans, trace_id_from_line
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.resources import Resource
@@ -191,6 +192,12 @@ def export_executions(
     state = store.change_state()
     kept = store.export_cursor(key)
     kept_here = kept if kept is not None and kept.store_id == state.store_id else None
+    if kept_here is not None and kept_here.change_seq > state.change_seq:
+        # Ahead of the store: it was restored from an older copy, and the changes after the copy
+        # may be numbered again. Start over, as for another store.
+        kept_here = None
+        if not dry_run:
+            store.forget_export_cursor(key)
     after = kept_here.change_seq if resume and kept_here is not None else None
     total = store.count_executions_to_export(after=after, up_to=state.change_seq, where=where)
     resource = export_resource()
@@ -251,7 +258,7 @@ def _mapped(
         lookahead = page[page_size] if len(page) > page_size else None
         page = page[:page_size]
         previous_ids = [e.previous_execution_id for e in page if e.previous_execution_id]
-        details = store.export_details([e.execution_id for e in page], previous_ids)
+        details = store.export_details([e.execution_id for e in page], previous_ids, per_run_limit=MAX_STREAMING_EVENTS_PER_SPAN)
         for index, execution in enumerate(page):
             following = page[index + 1] if index + 1 < len(page) else lookahead
             previous_line = details.first_lines.get(execution.previous_execution_id or "")

@@ -227,9 +227,10 @@ def _streaming_events(moments: Sequence[StreamingMoment]) -> tuple[list[Any], di
             attributes[keys.VELLUM_TS_LESS] = True
         moment_us = moment.ts_us if moment.ts_us is not None else moment.received_at_us
         events.append(SpanEvent(keys.STREAMING_EVENT_NAME, attributes, timestamp=moment_us * 1_000))
-    counts: dict[str, Any] = {keys.VELLUM_STREAMING_EVENTS: len(moments)}
-    if len(moments) > len(kept):
-        counts[keys.VELLUM_STREAMING_EVENTS_DROPPED] = len(moments) - len(kept)
+    total = max(len(moments), max(moment.of_total for moment in moments))
+    counts: dict[str, Any] = {keys.VELLUM_STREAMING_EVENTS: total}
+    if total > len(kept):
+        counts[keys.VELLUM_STREAMING_EVENTS_DROPPED] = total - len(kept)
     return events, counts
 
 

@@ -248,6 +248,11 @@ class Store:
             exported_at_us=exported_at_us,
         )
 
+    def forget_export_cursor(self, target: str) -> None:
+        """Drop `target`'s cursor (one that is ahead of the store: the store was restored from an
+        older copy), so the next export starts from the beginning."""
+        export_cursors.forget_cursor(self.engine, target)
+
     def count_executions_to_export(self, *, after: int | None, up_to: int, where: ExecutionFilter) -> int:
         """Terminal executions written after cursor `after` (None: all) and up to `up_to` that match `where`."""
         return export_cursors.count_due(self.engine, after=after, up_to=up_to, where=where)
@@ -258,9 +263,10 @@ class Store:
         """The next page of those executions in (change_seq, execution_id) order, after key `resume_from`."""
         return export_cursors.due_page(self.engine, after=after, up_to=up_to, where=where, resume_from=resume_from, limit=limit)
 
-    def export_details(self, execution_ids: Sequence[str], first_lines_of: Sequence[str] = ()) -> ExportDetails:
-        """Node spans, STREAMING moments and first event lines of a page of executions."""
-        return export_cursors.export_details(self.engine, execution_ids, first_lines_of)
+    def export_details(self, execution_ids: Sequence[str], first_lines_of: Sequence[str] = (), *, per_run_limit: int = 1_000) -> ExportDetails:
+        """Node spans, STREAMING moments (the first `per_run_limit` of each run) and first event
+        lines of a page of executions."""
+        return export_cursors.export_details(self.engine, execution_ids, first_lines_of, per_run_limit=per_run_limit)
 
     def close(self) -> None:
         self.engine.dispose()

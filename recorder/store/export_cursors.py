@@ -19,15 +19,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, or_, select, text
+from sqlalchemy import Engine, and_, case, func, literal, or_, select, text
 from sqlalchemy.orm import Session
 
 from recorder.model.filters import ExecutionFilter
 from recorder.model.vocabulary import INCOMPLETE
 from recorder.store.schema import Event, Execution, ExportCursor, NodeSpan
 
-# The STREAMING events read for a page: a run streaming without end should not fill memory; the
-# mapping keeps far fewer per span anyway (recorder.otel.trace_mapping caps them).
 _STREAMING_STATE = "STREAMING"
 
 
@@ -45,12 +43,15 @@ class ExportCursorRow:
 @dataclass(frozen=True, slots=True)
 class StreamingMoment:
     """One STREAMING event: whose it is (a node run, or the workflow when `node_result_id` is
-    None) and when. `ts_us` is None when the event had no usable `ts`; the receiving clock stands in."""
+    None) and when. `ts_us` is None when the event had no usable `ts`; the receiving clock stands in.
+    `of_total`: how many STREAMING events that run (or the workflow) had in all, of which at most
+    the first `per_run_limit` are read."""
 
     execution_id: str
     node_result_id: str | None
     ts_us: int | None
     received_at_us: int
+    of_total: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +103,11 @@ def save_cursor(engine: Engine, *, target: str, store_id: str, change_seq: int, 
         )
 
 
+def forget_cursor(engine: Engine, target: str) -> None:
+    with engine.begin() as connection:
+        connection.execute(ExportCursor.__table__.delete().where(ExportCursor.target == target))
+
+
 def _due(after: int | None, up_to: int, where: ExecutionFilter):
     """The conditions for executions an export sends: terminal, written after `after` (None:
     from the start) and at or before `up_to` (the store's cursor when the export began, so rows
@@ -126,8 +132,6 @@ def _due(after: int | None, up_to: int, where: ExecutionFilter):
 
 def count_due(engine: Engine, *, after: int | None, up_to: int, where: ExecutionFilter) -> int:
     """How many executions an export will send (for its progress bar)."""
-    from sqlalchemy import func
-
     with engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(Execution).where(*_due(after, up_to, where))).scalar_one()
 
@@ -154,9 +158,15 @@ def due_page(
         return list(session.scalars(query).all())
 
 
-def export_details(engine: Engine, execution_ids: Sequence[str], first_lines_of: Sequence[str] = ()) -> ExportDetails:
+def export_details(
+    engine: Engine, execution_ids: Sequence[str], first_lines_of: Sequence[str] = (), *, per_run_limit: int = 1_000
+) -> ExportDetails:
     """The spans and STREAMING moments of `execution_ids`, and the first stored event line of
-    those and of `first_lines_of` (linked executions, when recorded): three indexed reads."""
+    those and of `first_lines_of` (linked executions, when recorded): three indexed reads.
+
+    Only the first `per_run_limit` STREAMING events of each run (and of the workflow) are read, each
+    with its run's total: a prompt streaming for minutes can have tens of thousands, which no
+    trace shows usefully, and a page's memory stays bounded (a window function, on both engines)."""
     ids = list(dict.fromkeys(execution_ids))
     spans: dict[str, list[NodeSpan]] = defaultdict(list)
     streaming: dict[str, list[StreamingMoment]] = defaultdict(list)
@@ -167,14 +177,25 @@ def export_details(engine: Engine, execution_ids: Sequence[str], first_lines_of:
             select(NodeSpan).where(NodeSpan.execution_id.in_(ids)).order_by(NodeSpan.execution_id, NodeSpan.first_seq)
         ):
             spans[span.execution_id].append(span)
-        moments = session.execute(
-            select(Event.execution_id, Event.node_result_id, Event.type, Event.ts_us, Event.received_at_us)
+        # The workflow's own STREAMING events form one group ('' never names a run).
+        run_of = case((Event.type == "NODE", func.coalesce(Event.node_result_id, "")), else_=literal(None))
+        group = (Event.execution_id, run_of)
+        numbered = (
+            select(
+                Event.execution_id, run_of.label("run"), Event.seq, Event.ts_us, Event.received_at_us,
+                func.row_number().over(partition_by=group, order_by=Event.seq).label("number"),
+                func.count().over(partition_by=group).label("total"),
+            )
             .where(Event.execution_id.in_(ids), Event.state == _STREAMING_STATE)
-            .order_by(Event.execution_id, Event.seq)
+            .subquery()
         )
-        for execution_id, node_result_id, event_type, ts_us, received_at_us in moments:
-            run = node_result_id if event_type == "NODE" else None
-            streaming[execution_id].append(StreamingMoment(execution_id, run, ts_us, received_at_us))
+        moments = session.execute(
+            select(numbered.c.execution_id, numbered.c.run, numbered.c.ts_us, numbered.c.received_at_us, numbered.c.total)
+            .where(numbered.c.number <= per_run_limit)
+            .order_by(numbered.c.execution_id, numbered.c.seq)
+        )
+        for execution_id, run, ts_us, received_at_us, total in moments:
+            streaming[execution_id].append(StreamingMoment(execution_id, run or None, ts_us, received_at_us, total))
         wanted = list(dict.fromkeys([*ids, *first_lines_of]))
         lines = session.execute(select(Event.execution_id, Event.raw).where(Event.execution_id.in_(wanted), Event.seq == 0))
         first_lines = {execution_id: raw for execution_id, raw in lines}
