@@ -415,6 +415,12 @@ def test_header_values_are_sent_and_never_printed(store_url: str, samples_dir: P
     assert "s3cr3t" not in refused.output and "from-env" not in refused.output
 
 
+def test_a_malformed_header_is_refused_without_showing_it(store_url: str) -> None:
+    result = CliRunner().invoke(cli, ["--db", store_url, "otlp", "export", "--headers", "Authorization: Bearer s3cr3t"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: --headers takes NAME=VALUE; header 1 has no '=' or no name (its text is not shown)"
+
+
 def test_credentials_in_the_endpoint_stay_out_of_the_cursor_and_the_output(store_url: str, samples_dir: Path, receiver: Receiver) -> None:
     ingest_samples(store_url, samples_dir, SAMPLE_NAMES[:1])
     port = receiver.server_address[1]
@@ -426,14 +432,17 @@ def test_credentials_in_the_endpoint_stay_out_of_the_cursor_and_the_output(store
 
 
 def test_a_cursor_of_another_store_is_ignored(store_url: str, samples_dir: Path, receiver: Receiver) -> None:
+    """A cursor whose store_id is not this store's (the store was replaced at this URL, or its
+    table copied from another store) says nothing about this store's executions."""
     ingest_samples(store_url, samples_dir, SAMPLE_NAMES[:2])
     with Store(store_url) as store:
-        assert export_executions(store, endpoint=receiver.endpoint).executions == 2
-        store.wipe()  # a new store_id: the old cursor belongs to a store that is gone
-    ingest_samples(store_url, samples_dir, SAMPLE_NAMES[:2])
-    with Store(store_url) as store:
+        state = store.change_state()
+        key = target_key(receiver.endpoint)
+        store.save_export_cursor(key, store_id=str(uuid.uuid4()), change_seq=state.change_seq, executions_sent=7, exported_at_us=0)
         again = export_executions(store, endpoint=receiver.endpoint)
+        kept = store.export_cursor(key)
     assert (again.executions, again.resumed_from) == (2, None)
+    assert (kept.store_id, kept.change_seq, kept.executions_sent) == (state.store_id, state.change_seq, 2)
 
 
 def test_executions_written_together_are_never_split_by_the_cursor(store_url: str, samples_dir: Path, tmp_path: Path, receiver: Receiver) -> None:

@@ -125,12 +125,13 @@ def target_key(endpoint: str) -> str:
 
 
 def parse_headers(pairs: Sequence[str]) -> dict[str, str]:
-    """`K=V` pairs (from the command line) as a dict; a pair without `=` is refused by name only."""
+    """`K=V` pairs (from the command line) as a dict. A malformed pair is refused without showing
+    it: `Authorization: Bearer ...` typed with a colon is all secret."""
     headers = {}
-    for pair in pairs:
+    for number, pair in enumerate(pairs, 1):
         name, separator, value = pair.partition("=")
         if not separator or not name.strip():
-            raise OtlpExportError(f"a header is NAME=VALUE; got one without '=' or a name ({name.strip()[:40]!r})")
+            raise OtlpExportError(f"--headers takes NAME=VALUE; header {number} has no '=' or no name (its text is not shown)")
         headers[name.strip()] = value.strip()
     return headers
 
