@@ -302,6 +302,27 @@ def test_exporting_again_sends_only_what_is_new_and_all_resends_without_duplicat
     assert len({span["context"]["span_id"] for span in spans}) == expected
 
 
+def test_a_stream_that_carries_its_trace_id_keeps_it(store_url: str, phoenix: Phoenix, project: str) -> None:
+    """The newer stream puts a trace_id on every line: the trace in Phoenix has that id."""
+    execution_id, trace_id = str(uuid.uuid4()), uuid.uuid4()
+    node = {"node_id": "n-1", "node_result_id": "run-1"}
+
+    def line(kind: str, state: str, ts: str, **data: Any) -> str:
+        body = {"id": str(uuid.uuid4()), "state": state, "ts": f"2025-06-02T10:00:{ts}Z", **data}
+        return json.dumps({"execution_id": execution_id, "trace_id": str(trace_id), "type": kind, "data": body})
+
+    with Recorder(store_url) as recorder:
+        recorder.ingest_lines([
+            line("WORKFLOW", "INITIATED", "00.000001"), line("NODE", "INITIATED", "00.250000", **node),
+            line("NODE", "FULFILLED", "01.500000", **node), line("WORKFLOW", "FULFILLED", "02.000002"),
+        ])
+        assert recorder.export_otlp(endpoint=phoenix.traces_endpoint).spans == 2
+    spans = phoenix.wait_for_spans(project, 2)
+    assert {span["context"]["trace_id"] for span in spans} == {trace_id.hex}
+    [root] = [span for span in spans if span.get("parent_id") is None]
+    assert (root["start_time"], root["end_time"]) == ("2025-06-02T10:00:00.000001+00:00", "2025-06-02T10:00:02.000002+00:00")
+
+
 def test_a_dry_run_counts_without_sending_or_moving_the_cursor(store_url: str, samples_dir: Path, phoenix: Phoenix, project: str) -> None:
     truths = ingest_samples(store_url, samples_dir, SAMPLE_NAMES[:5])
     result = json.loads(run_cli(store_url, "otlp", "export", "--dry-run", "--endpoint", phoenix.traces_endpoint, "--json").output)
