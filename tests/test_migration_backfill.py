@@ -26,7 +26,7 @@ from recorder.model.lines import RawLine, split_body
 from recorder.model.spans import ExecutionFold, fold_events
 from recorder.store import FlushPolicy, Store
 from recorder.store.analytics_reads import execution_events
-from recorder.store.engine import downgrade
+from recorder.store.engine import downgrade, head_revision
 from recorder.store.event_rows import EVENT_COLUMNS, event_row
 from recorder.store.schema import Event, Execution, NodeSpan, StoreState
 from tests.test_analytics_timeline import T0, StreamBuilder
@@ -240,7 +240,7 @@ def migrated(old_store: tuple[str, Filled]) -> tuple[str, Filled]:
     """The old store, upgraded to head the way `recorder init` does."""
     url, filled = old_store
     with Store(url, ensure_schema=False) as store:
-        assert store.upgrade() == "0004"
+        assert store.upgrade() == head_revision()
     return url, filled
 
 
