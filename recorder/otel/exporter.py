@@ -186,7 +186,7 @@ def export_executions(
 
     `resume` sends what was written after the target's cursor (False: everything, the cursor
     ignored but still moved forward). `dry_run` maps and counts without sending or moving the
-    cursor. `on_progress(executions_done, executions_total)` is called after each batch.
+    cursor. `on_progress(executions_done, executions_total)` is called at the start and after each batch.
     """
     url = resolve_endpoint(endpoint)
     key = target_key(url)
@@ -224,6 +224,8 @@ def export_executions(
         if on_progress is not None:
             on_progress(sent_executions, total)
 
+    if on_progress is not None:
+        on_progress(0, total)
     try:
         batch = _Batch([], [])
         for execution, spans, next_seq in _mapped(store, after, state.change_seq, where, resource, page_executions):
