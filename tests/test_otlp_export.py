@@ -130,6 +130,7 @@ def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
         PHOENIX_GRPC_PORT=str(grpc_port),
         PHOENIX_WORKING_DIR=str(working_dir),
         PHOENIX_TELEMETRY_ENABLED="false",
+        PHOENIX_ALLOW_EXTERNAL_RESOURCES="false",  # no web fonts, telemetry or sandbox download: loopback only
     )
     log = working_dir / "phoenix.log"
     with log.open("wb") as output:
