@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from recorder.analytics import Analytics, Lineage, Timeline
     from recorder.analytics.fleet import CacheInfo
     from recorder.demo.live_recording import DemoRun
+    from recorder.otel.exporter import OtlpExportResult
     from recorder.stream.http import LiveResult
     from recorder.stream.vellum_api import Timeouts
 
@@ -429,3 +430,37 @@ class Recorder:
             freed = clear_all()
             return freed + self.analytics.clear_cache()
         return self._fleet("Recorder.clear_cache()").clear_cache()
+
+    # -- OpenTelemetry export -------------------------------------------------------------------------
+
+    def export_otlp(
+        self,
+        *,
+        endpoint: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        since: Moment | None = None,
+        until: Moment | None = None,
+        deployment: str | None = None,
+        resume: bool = True,
+        dry_run: bool = False,
+        timeout_s: float = 10.0,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> OtlpExportResult:
+        """Send recorded executions as OpenTelemetry traces over OTLP/HTTP (the `[otel]` extra):
+        one trace per terminal execution, the workflow as root span, node runs nested below.
+
+        `endpoint` defaults to OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, else OTEL_EXPORTER_OTLP_ENDPOINT
+        + /v1/traces, else Phoenix's http://localhost:6006/v1/traces; `headers` add to
+        OTEL_EXPORTER_OTLP_HEADERS. `resume` (the default) sends only what was written after the
+        endpoint's cursor, which moves after each batch the receiver accepted; `resume=False`
+        sends everything again. `since`/`until` (the execution's start) and `deployment` narrow
+        what is sent. Raises OtlpExportFailed when a batch is refused or the receiver is down."""
+        for module in ("opentelemetry.sdk.trace", "opentelemetry.exporter.otlp.proto.http.trace_exporter"):
+            require(module, "Recorder.export_otlp()")
+        from recorder.otel.exporter import export_executions
+
+        where = ExecutionFilter.of(deployment=deployment, since=since, until=until, limit=None)
+        return export_executions(
+            self.store, endpoint=endpoint, headers=headers, where=where, resume=resume, dry_run=dry_run,
+            timeout_s=timeout_s, on_progress=on_progress,
+        )

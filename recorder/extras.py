@@ -23,6 +23,7 @@ EXTRA_OF_MODULE = {
     "vl_convert": "report",
     "psycopg": "postgres",
     "adbc_driver_postgresql": "postgres",
+    "opentelemetry": "otel",
 }
 
 

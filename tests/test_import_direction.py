@@ -25,6 +25,7 @@ LAYERS = {
     "replay": 3,
     "report": 3,
     "demo": 3,
+    "otel": 3,
     "stream": 2,
     "store": 1,
     "model": 0,

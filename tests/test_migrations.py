@@ -11,7 +11,7 @@ from recorder.store import SchemaOutOfDate, Store
 from recorder.store.engine import create_store_engine, downgrade, head_revision, upgrade
 from recorder.store.schema import Base
 
-TABLES = {"recordings", "executions", "events", "rejects", "node_spans", "store_state"}
+TABLES = {"recordings", "executions", "events", "rejects", "node_spans", "store_state", "export_cursors"}
 
 
 def test_upgrade_builds_every_table_from_an_empty_database(empty_database_url: str) -> None:

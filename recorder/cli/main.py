@@ -50,6 +50,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "export": LazyCommand("recorder.cli.replay_commands:export", "Write the cassette (or body) of a recorded execution."),
     "serve": LazyCommand("recorder.cli.replay_commands:serve", "Serve recorded exchanges as Vellum's predict API."),
     "demo": LazyCommand("recorder.cli.demo_commands:demo", "Record a synthetic workload live from a loopback server.", records=True),
+    "otlp": LazyCommand("recorder.cli.otlp_commands:otlp", "Send recorded executions as OpenTelemetry traces."),
 }
 
 

@@ -17,12 +17,14 @@ from sqlalchemy import Engine
 from recorder.model.request import RecordedRequest
 from recorder.model.vocabulary import Outcome
 from recorder.store import analytics_reads, change_cursor, queries, reconciliation, recording_lines
+from recorder.store import export_cursors
 from recorder.store import engine as _engine
 from recorder.store.analytics_reads import EventRow, ExecutionRow, LinkRow
 from recorder.store.change_cursor import ChangeState
 from recorder.store.dialects import Dialect, dialect_of
 from recorder.store.engine import resolve_url
 from recorder.store.errors import StoreUnavailable
+from recorder.store.export_cursors import ExportCursorRow, ExportDetails
 from recorder.store.queries import ExecutionFilter
 from recorder.store.schema import Actual, Base, Event, Execution, NodeSpan, Recording, Reject, StatusCheck
 from recorder.store.writer import FlushPolicy, RecordingWriter
@@ -232,6 +234,39 @@ class Store:
 
     def execution_requests(self) -> list[tuple[str, dict[str, Any] | None]]:
         return recording_lines.execution_requests(self.engine)
+
+    # -- what an OpenTelemetry export reads, and its cursor (recorder.store.export_cursors) ---------
+
+    def export_cursor(self, target: str) -> ExportCursorRow | None:
+        """How far `target` (an export endpoint, without credentials) was sent this store's executions."""
+        return export_cursors.read_cursor(self.engine, target)
+
+    def save_export_cursor(self, target: str, *, store_id: str, change_seq: int, executions_sent: int, exported_at_us: int) -> None:
+        """Move `target`'s cursor forward to `change_seq` and add `executions_sent` to its count."""
+        export_cursors.save_cursor(
+            self.engine, target=target, store_id=store_id, change_seq=change_seq, executions_sent=executions_sent,
+            exported_at_us=exported_at_us,
+        )
+
+    def forget_export_cursor(self, target: str) -> None:
+        """Drop `target`'s cursor (one that is ahead of the store: the store was restored from an
+        older copy), so the next export starts from the beginning."""
+        export_cursors.forget_cursor(self.engine, target)
+
+    def count_executions_to_export(self, *, after: int | None, up_to: int, where: ExecutionFilter) -> int:
+        """Terminal executions written after cursor `after` (None: all) and up to `up_to` that match `where`."""
+        return export_cursors.count_due(self.engine, after=after, up_to=up_to, where=where)
+
+    def executions_to_export(
+        self, *, after: int | None, up_to: int, where: ExecutionFilter, resume_from: tuple[int, str] | None, limit: int
+    ) -> list[Execution]:
+        """The next page of those executions in (change_seq, execution_id) order, after key `resume_from`."""
+        return export_cursors.due_page(self.engine, after=after, up_to=up_to, where=where, resume_from=resume_from, limit=limit)
+
+    def export_details(self, execution_ids: Sequence[str], first_lines_of: Sequence[str] = (), *, per_run_limit: int = 1_000) -> ExportDetails:
+        """Node spans, STREAMING moments (the first `per_run_limit` of each run) and first event
+        lines of a page of executions."""
+        return export_cursors.export_details(self.engine, execution_ids, first_lines_of, per_run_limit=per_run_limit)
 
     def close(self) -> None:
         self.engine.dispose()

@@ -28,7 +28,7 @@ NAMING_CONVENTION = {
 
 # The Alembic head these models correspond to (a test checks it): lets the recorder verify a
 # database's schema version without loading Alembic on every start.
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 class JsonDocument(TypeDecorator):
     """JSON, stored as JSONB on PostgreSQL. None is SQL NULL (not the JSON literal null), so
@@ -290,3 +290,21 @@ class Actual(Base):
     source: Mapped[str] = mapped_column(Text)
     http_status: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ExportCursor(Base):
+    """How far one export target (an OTLP endpoint) has been sent this store's executions.
+
+    `change_seq` is the store's change cursor up to which every execution has been sent (those
+    written later are due); it belongs to the store `store_id` names, so a cursor kept for a store
+    since wiped (or for another store at this URL) is ignored, not trusted.
+    """
+
+    __tablename__ = "export_cursors"
+
+    # The endpoint URL without credentials (user, password, query): what identifies the receiver.
+    target: Mapped[str] = mapped_column(Text, primary_key=True)
+    store_id: Mapped[str] = mapped_column(String(36))
+    change_seq: Mapped[int] = mapped_column(BigInteger)
+    exported_at_us: Mapped[int] = mapped_column(BigInteger)
+    executions_sent: Mapped[int] = mapped_column(BigInteger)
