@@ -16,11 +16,13 @@ The unit is the execution. Every table of recorder.store.schema, and what a prun
   that still holds a survivor is kept with its rejects and its `event_count` lowered by the events
   deleted, so that count keeps saying how many stored events it holds (the next prune relies on
   it: `events.recording_id` has no index, so "does it hold any event still" is answered from
-  the count, not by scanning events). Recordings that never held an execution (HTTP and
-  connection errors, empty or all-junk bodies) started before the cut-off are swept too, unless
-  the prune is narrowed to a deployment (they name none) or keeps failures. A recording that
-  stored no line itself but refers to lines another recording stored (`stored_elsewhere`) is left
-  alone, as is every recording still `in_progress`.
+  the count, not by scanning events). A recording that stored no event itself and only refers to
+  lines another recording stored (`stored_elsewhere`: the same body ingested again) goes once none
+  of the executions it refers to is stored. Recordings that never held an execution (HTTP and
+  connection errors, empty or all-junk bodies) started before the cut-off go too, unless the
+  prune is narrowed to a deployment (they name none) or keeps failures. A kept recording may
+  refer (`stored_elsewhere`) to lines of a pruned execution: its body can then no longer be
+  rebuilt whole. A recording still `in_progress` is never touched.
 - `rejects`: deleted only with their recording.
 - `store_state`: after a prune that deleted anything, the store gets a new `store_id` (the cursor
   moves on, never back): deletions are invisible to a reader pulling `change_seq > N`, so every
@@ -52,6 +54,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from recorder.model.vocabulary import Outcome
 from recorder.store import change_cursor
+from recorder.store.bulk import in_chunks
 from recorder.store.schema import Actual, Event, Execution, NodeSpan, Recording, Reject, StatusCheck, StoreState
 
 if TYPE_CHECKING:
@@ -70,6 +73,8 @@ _state = StoreState.__table__
 
 # The most executions one batch may take: their ids go into IN lists, which SQLite bounds.
 MAX_BATCH_SIZE = 10_000
+# Ids per IN list where a dry run's sets can be any size.
+_IN_CHUNK = 5_000
 FAILED_STATUS = "REJECTED"
 # The tables a prune deletes from: what a vacuum afterwards should look at.
 PRUNED_TABLES = ("events", "node_spans", "executions", "status_checks", "actuals", "rejects", "recordings")
@@ -192,16 +197,20 @@ def _recording_fates(connection: Connection, ids: Sequence[str] | Select[Any]) -
     touched = sorted(set(held) | described)
     if not touched:
         return _RecordingFates([], {})
-    rows = connection.execute(
-        select(_recordings.c.id, _recordings.c.event_count, _recordings.c.outcome).where(_recordings.c.id.in_(touched))
-    ).all()
-    still_described = set(
-        connection.execute(
-            select(_executions.c.recording_id)
-            .where(_executions.c.recording_id.in_(touched), _executions.c.execution_id.not_in(ids))
-            .distinct()
-        ).scalars()
-    )
+    rows, still_described = [], set()
+    for chunk in in_chunks(touched, _IN_CHUNK):
+        rows.extend(
+            connection.execute(
+                select(_recordings.c.id, _recordings.c.event_count, _recordings.c.outcome).where(_recordings.c.id.in_(chunk))
+            ).all()
+        )
+        still_described.update(
+            connection.execute(
+                select(_executions.c.recording_id)
+                .where(_executions.c.recording_id.in_(chunk), _executions.c.execution_id.not_in(ids))
+                .distinct()
+            ).scalars()
+        )
     doomed, lowered = [], {}
     for recording_id, event_count, outcome in rows:
         gone = held.get(recording_id, 0)
@@ -216,15 +225,52 @@ def _count_where(connection: Connection, table: Any, condition: ColumnElement[bo
     return connection.execute(select(func.count()).select_from(table).where(condition)).scalar_one()
 
 
-def _orphan_recordings(criteria: PruneCriteria) -> Select[Any]:
-    """Recordings started before the cut-off that never held an execution (see module doc)."""
-    return select(_recordings.c.id).where(
-        _recordings.c.started_at_us < criteria.cutoff_us,
-        _recordings.c.outcome != Outcome.IN_PROGRESS,
-        func.coalesce(_recordings.c.event_count, 0) == 0,
-        _recordings.c.stored_elsewhere.is_(None),
-        not_(exists().where(_executions.c.recording_id == _recordings.c.id)),
+def _holding_nothing(after: int, limit: int) -> Select[Any]:
+    """Recordings (ids above `after`, `limit` of them) that store no event and describe no
+    execution, and are not live: (id, started_at_us, stored_elsewhere). Whether each goes is
+    `_orphan_fate`'s to say."""
+    return (
+        select(_recordings.c.id, _recordings.c.started_at_us, _recordings.c.stored_elsewhere)
+        .where(
+            _recordings.c.id > after,
+            _recordings.c.outcome != Outcome.IN_PROGRESS,
+            func.coalesce(_recordings.c.event_count, 0) == 0,
+            not_(exists().where(_executions.c.recording_id == _recordings.c.id)),
+        )
+        .order_by(_recordings.c.id)
+        .limit(limit)
     )
+
+
+def _referred_executions(stored_elsewhere: dict[str, Any] | None) -> set[str]:
+    """The executions whose stored lines a recording's body refers to (`stored_elsewhere`)."""
+    runs = (stored_elsewhere or {}).get("events") or []
+    return {run[2] for run in runs if isinstance(run, list) and len(run) == 4 and isinstance(run[2], str)}
+
+
+def _orphans_among(
+    connection: Connection, criteria: PruneCriteria, rows: Sequence[Any], leaving: Select[Any] | None = None
+) -> list[int]:
+    """Which recordings holding nothing go: one that refers to lines of executions goes once none
+    of them is stored (`leaving`: executions about to go, for a dry run); one that refers to
+    none (an error, an empty or all-junk body) goes when it started before the cut-off and the
+    prune sweeps those."""
+    referred = {row.id: _referred_executions(row.stored_elsewhere) for row in rows}
+    wanted = sorted(set().union(*referred.values())) if referred else []
+    present: set[str] = set()
+    for chunk in in_chunks(wanted, _IN_CHUNK):
+        query = select(_executions.c.execution_id).where(_executions.c.execution_id.in_(chunk))
+        if leaving is not None:
+            query = query.where(_executions.c.execution_id.not_in(leaving))
+        present.update(connection.execute(query).scalars())
+    doomed = []
+    for row in rows:
+        if referred[row.id]:
+            if not referred[row.id] & present:
+                doomed.append(row.id)
+        elif criteria.sweeps_orphan_recordings and row.started_at_us < criteria.cutoff_us:
+            doomed.append(row.id)
+    return doomed
 
 
 # -- the dry run ----------------------------------------------------------------------------------
@@ -241,7 +287,11 @@ def count_prune(engine: Engine, criteria: PruneCriteria) -> PruneCounts:
         chosen = _chosen(criteria, live)
         executions = connection.execute(select(func.count()).select_from(chosen.subquery())).scalar_one()
         fates = _recording_fates(connection, chosen)
-        orphans = list(connection.execute(_orphan_recordings(criteria)).scalars()) if criteria.sweeps_orphan_recordings else []
+        orphans: list[int] = []
+        after = 0
+        while rows := connection.execute(_holding_nothing(after, MAX_BATCH_SIZE)).all():
+            orphans.extend(_orphans_among(connection, criteria, rows, chosen))
+            after = rows[-1].id
         gone_recordings = sorted(set(fates.doomed) | set(orphans))
         repointed = connection.execute(select(func.count()).select_from(_subtrees_below(chosen, chosen).subquery())).scalar_one()
         return PruneCounts(
@@ -249,7 +299,7 @@ def count_prune(engine: Engine, criteria: PruneCriteria) -> PruneCounts:
             events=_count_where(connection, _events, _events.c.execution_id.in_(chosen)),
             spans=_count_where(connection, _spans, _spans.c.execution_id.in_(chosen)),
             recordings=len(gone_recordings),
-            rejects=_count_where(connection, _rejects, _rejects.c.recording_id.in_(gone_recordings)) if gone_recordings else 0,
+            rejects=sum(_count_where(connection, _rejects, _rejects.c.recording_id.in_(chunk)) for chunk in in_chunks(gone_recordings, _IN_CHUNK)),
             status_checks=_count_where(connection, _status_checks, _status_checks.c.execution_id.in_(chosen)),
             actuals=_count_where(connection, _actuals, _actuals.c.execution_id.in_(chosen)),
             repointed=repointed,
@@ -336,11 +386,12 @@ def prune(
         totals = replace(totals + counts, repointed=len(repointed))
         if on_batch is not None:
             on_batch(totals)
-    if criteria.sweeps_orphan_recordings:
-        while (counts := _sweep_orphans(engine, criteria, batch_size)) is not None:
-            totals += counts
-            if on_batch is not None:
-                on_batch(totals)
+    after_recording = 0
+    while (swept := _sweep_orphans(engine, criteria, batch_size, after_recording)) is not None:
+        counts, after_recording = swept
+        totals += counts
+        if on_batch is not None and counts.recordings:
+            on_batch(totals)
     if totals.removed_anything:
         _renew_identity(engine)
     return totals
@@ -391,22 +442,25 @@ def _prune_batch(
     return counts, ids, moved
 
 
-def _sweep_orphans(engine: Engine, criteria: PruneCriteria, batch_size: int) -> PruneCounts | None:
-    """One transaction deleting up to `batch_size` recordings that never held an execution."""
+def _sweep_orphans(engine: Engine, criteria: PruneCriteria, batch_size: int, after: int) -> tuple[PruneCounts, int] | None:
+    """One transaction over up to `batch_size` recordings holding nothing (ids above `after`):
+    deletes those `_orphans_among` says go. Returns the counts and the last id looked at (None:
+    none left to look at)."""
     with engine.connect() as connection:
         transaction = connection.begin()
         try:
             change_cursor.advance(connection)
-            ids = list(connection.execute(_orphan_recordings(criteria).order_by(_recordings.c.id).limit(batch_size)).scalars())
-            if not ids:
-                transaction.rollback()
-                return None
-            counts = _delete_recordings(connection, ids) + PruneCounts(batches=1)
+            rows = connection.execute(_holding_nothing(after, batch_size)).all()
+            doomed = _orphans_among(connection, criteria, rows)
+            if not doomed:
+                transaction.rollback()  # nothing changed: the cursor does not move either
+                return (PruneCounts(), rows[-1].id) if rows else None
+            counts = _delete_recordings(connection, doomed) + PruneCounts(batches=1)
             transaction.commit()
         except BaseException:
             transaction.rollback()
             raise
-    return counts
+    return counts, rows[-1].id
 
 
 def _delete(connection: Connection, table: Any, condition: ColumnElement[bool]) -> int:
