@@ -88,3 +88,6 @@ def print_report(report: PruneReport) -> None:
         return
     stdout.print(f"{repointed}re-rooted; {report.batches:,} batch{'es' if report.batches != 1 else ''} in {report.seconds:.2f} s"
                  + ("; space reclaimed (vacuum)." if report.vacuumed else "."))
+
+
+COMMANDS = (prune,)
