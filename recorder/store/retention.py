@@ -37,8 +37,9 @@ may still be writing it).
 
 Each batch is one short transaction: it takes the change cursor first (as every writer does, so a
 batch and a live writer's flush take turns and never deadlock), chooses up to `batch_size`
-executions by a LIMIT (walking execution ids upward from where the last batch stopped), then
-deletes by id. A dry run makes the same choice over the whole store in one read and counts.
+executions by a LIMIT, oldest first (a range of the started_at_us index from where the last batch
+stopped, so a batch costs the same at the end of a large prune as at its start), then deletes by
+id. A dry run makes the same choice over the whole store in one read and counts.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, exists, func, not_, or_, select, update
+from sqlalchemy import Connection, Engine, and_, exists, func, not_, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from recorder.model.vocabulary import Outcome
@@ -142,9 +143,9 @@ def _in_progress_recordings(connection: Connection) -> list[int]:
     return list(connection.execute(select(_recordings.c.id).where(_recordings.c.outcome == Outcome.IN_PROGRESS)).scalars())
 
 
-def _chosen(criteria: PruneCriteria, live: Sequence[int]) -> Select[Any]:
-    """The execution ids the criteria select, leaving out those a live recording holds."""
-    query = select(_executions.c.execution_id).where(_aged_at() < criteria.cutoff_us)
+def _narrowed(query: Select[Any], criteria: PruneCriteria, live: Sequence[int]) -> Select[Any]:
+    """`query` over executions, narrowed to the deployment and the statuses the criteria prune,
+    leaving out those a live recording holds (`live`: the ids of recordings in progress)."""
     if criteria.deployment is not None:
         query = query.where(
             or_(_executions.c.workflow_deployment_name == criteria.deployment, _executions.c.workflow_deployment_id == criteria.deployment)
@@ -158,6 +159,38 @@ def _chosen(criteria: PruneCriteria, live: Sequence[int]) -> Select[Any]:
             not_(exists().where(_events.c.execution_id == _executions.c.execution_id, _events.c.recording_id.in_(live_ids))),
         )
     return query
+
+
+def _chosen(criteria: PruneCriteria, live: Sequence[int]) -> Select[Any]:
+    """Every execution id the criteria select now (a dry run counts over it)."""
+    return _narrowed(select(_executions.c.execution_id).where(_aged_at() < criteria.cutoff_us), criteria, live)
+
+
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    """Where the next batch starts. Batches take the oldest first: executions with a start time in
+    (started_at_us, execution_id) order after the last one taken (a range of the started_at_us
+    index, however large the table), then those without one, by id."""
+
+    timed: bool = True
+    started_at_us: int | None = None
+    execution_id: str = ""
+
+
+def _next_batch(criteria: PruneCriteria, live: Sequence[int], resume: _Resume, limit: int) -> Select[Any]:
+    """(execution_id, started_at_us) of the next `limit` executions to prune after `resume`."""
+    started, execution_id = _executions.c.started_at_us, _executions.c.execution_id
+    query = _narrowed(select(execution_id, started), criteria, live)
+    if resume.timed:
+        query = query.where(started < criteria.cutoff_us)
+        if resume.started_at_us is not None:
+            query = query.where(or_(started > resume.started_at_us, and_(started == resume.started_at_us, execution_id > resume.execution_id)))
+        return query.order_by(started, execution_id).limit(limit)
+    return (
+        query.where(started.is_(None), _aged_at() < criteria.cutoff_us, execution_id > resume.execution_id)
+        .order_by(execution_id)
+        .limit(limit)
+    )
 
 
 def count_prunable(engine: Engine, criteria: PruneCriteria) -> int:
@@ -225,17 +258,19 @@ def _count_where(connection: Connection, table: Any, condition: ColumnElement[bo
     return connection.execute(select(func.count()).select_from(table).where(condition)).scalar_one()
 
 
-def _holding_nothing(after: int, limit: int) -> Select[Any]:
-    """Recordings (ids above `after`, `limit` of them) that store no event and describe no
-    execution, and are not live: (id, started_at_us, stored_elsewhere). Whether each goes is
-    `_orphan_fate`'s to say."""
+def _holding_nothing(criteria: PruneCriteria, after: int, limit: int) -> Select[Any]:
+    """Recordings (ids above `after`, `limit` of them) that store no event and are not live, and
+    may go: those referring to lines stored elsewhere, and, when the prune sweeps them, those
+    started before the cut-off. (id, started_at_us, stored_elsewhere); `_orphans_among` decides."""
+    refers = _recordings.c.stored_elsewhere.is_not(None)
+    may_go = or_(refers, _recordings.c.started_at_us < criteria.cutoff_us) if criteria.sweeps_orphan_recordings else refers
     return (
         select(_recordings.c.id, _recordings.c.started_at_us, _recordings.c.stored_elsewhere)
         .where(
             _recordings.c.id > after,
             _recordings.c.outcome != Outcome.IN_PROGRESS,
             func.coalesce(_recordings.c.event_count, 0) == 0,
-            not_(exists().where(_executions.c.recording_id == _recordings.c.id)),
+            may_go,
         )
         .order_by(_recordings.c.id)
         .limit(limit)
@@ -255,6 +290,13 @@ def _orphans_among(
     of them is stored (`leaving`: executions about to go, for a dry run); one that refers to
     none (an error, an empty or all-junk body) goes when it started before the cut-off and the
     prune sweeps those."""
+    # One look at executions for the lot (`executions.recording_id` has no index: a correlated
+    # NOT EXISTS per recording would scan the table once per recording).
+    describing = select(_executions.c.recording_id).where(_executions.c.recording_id.in_([row.id for row in rows])).distinct()
+    if leaving is not None:
+        describing = describing.where(_executions.c.execution_id.not_in(leaving))
+    described = set(connection.execute(describing).scalars()) if rows else set()
+    rows = [row for row in rows if row.id not in described]
     referred = {row.id: _referred_executions(row.stored_elsewhere) for row in rows}
     wanted = sorted(set().union(*referred.values())) if referred else []
     present: set[str] = set()
@@ -289,7 +331,7 @@ def count_prune(engine: Engine, criteria: PruneCriteria) -> PruneCounts:
         fates = _recording_fates(connection, chosen)
         orphans: list[int] = []
         after = 0
-        while rows := connection.execute(_holding_nothing(after, MAX_BATCH_SIZE)).all():
+        while rows := connection.execute(_holding_nothing(criteria, after, MAX_BATCH_SIZE)).all():
             orphans.extend(_orphans_among(connection, criteria, rows, chosen))
             after = rows[-1].id
         gone_recordings = sorted(set(fates.doomed) | set(orphans))
@@ -368,19 +410,21 @@ def prune(
     the running totals after each. Returns the totals.
 
     `repointed` counts survivors, not updates: a survivor handed a new root by one batch may be
-    handed another by a later one (batches go by id, not by age), or be pruned itself.
+    pruned by a later one (its parent's batch ended just before it), or handed another root.
     """
     if not 1 <= batch_size <= MAX_BATCH_SIZE:
         raise ValueError(f"batch_size must be between 1 and {MAX_BATCH_SIZE}, not {batch_size}")
     totals = PruneCounts()
     repointed: set[str] = set()
-    after = ""
+    resume = _Resume()
     while True:
-        batch = _prune_batch(engine, dialect, criteria, batch_size, after)
+        batch = _prune_batch(engine, dialect, criteria, batch_size, resume)
         if batch is None:
-            break
-        counts, pruned, moved = batch
-        after = pruned[-1]
+            if not resume.timed:
+                break
+            resume = _Resume(timed=False)  # then the executions dated by their recording
+            continue
+        counts, pruned, moved, resume = batch
         repointed.difference_update(pruned)
         repointed.update(moved)
         totals = replace(totals + counts, repointed=len(repointed))
@@ -398,28 +442,22 @@ def prune(
 
 
 def _prune_batch(
-    engine: Engine, dialect: Dialect, criteria: PruneCriteria, batch_size: int, after: str
-) -> tuple[PruneCounts, list[str], list[str]] | None:
-    """One transaction: choose up to `batch_size` executions with ids above `after`, delete them
-    and what goes with them. Returns the counts, the ids deleted (in id order) and the survivors
-    re-pointed; None when nothing is left to choose."""
+    engine: Engine, dialect: Dialect, criteria: PruneCriteria, batch_size: int, resume: _Resume
+) -> tuple[PruneCounts, list[str], list[str], _Resume] | None:
+    """One transaction: choose up to `batch_size` executions after `resume`, delete them and what
+    goes with them. Returns the counts, the ids deleted, the survivors re-pointed and where the
+    next batch starts; None when nothing is left to choose."""
     with engine.connect() as connection:
         transaction = connection.begin()
         try:
             # The cursor first, as every writer takes it: batches and live flushes take turns.
             change_seq = change_cursor.advance(connection)
             live = _in_progress_recordings(connection)
-            ids = list(
-                connection.execute(
-                    _chosen(criteria, live)
-                    .where(_executions.c.execution_id > after)
-                    .order_by(_executions.c.execution_id)
-                    .limit(batch_size)
-                ).scalars()
-            )
-            if not ids:
+            rows = connection.execute(_next_batch(criteria, live, resume, batch_size)).all()
+            if not rows:
                 transaction.rollback()  # nothing changed: the cursor does not move either
                 return None
+            ids = [row.execution_id for row in rows]
             fates = _recording_fates(connection, ids)
             counts = PruneCounts(
                 status_checks=_delete(connection, _status_checks, _status_checks.c.execution_id.in_(ids)),
@@ -439,7 +477,7 @@ def _prune_batch(
         except BaseException:
             transaction.rollback()
             raise
-    return counts, ids, moved
+    return counts, ids, moved, _Resume(resume.timed, rows[-1].started_at_us, rows[-1].execution_id)
 
 
 def _sweep_orphans(engine: Engine, criteria: PruneCriteria, batch_size: int, after: int) -> tuple[PruneCounts, int] | None:
@@ -450,7 +488,7 @@ def _sweep_orphans(engine: Engine, criteria: PruneCriteria, batch_size: int, aft
         transaction = connection.begin()
         try:
             change_cursor.advance(connection)
-            rows = connection.execute(_holding_nothing(after, batch_size)).all()
+            rows = connection.execute(_holding_nothing(criteria, after, batch_size)).all()
             doomed = _orphans_among(connection, criteria, rows)
             if not doomed:
                 transaction.rollback()  # nothing changed: the cursor does not move either
