@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 from recorder.api import PruneReport, Recorder
 from recorder.cli.main import cli

@@ -76,7 +76,8 @@ def print_report(report: PruneReport) -> None:
     verb = "would remove" if report.dry_run else "removed"
     scope = f" of {report.deployment}" if report.deployment else ""
     kept = ", keeping REJECTED" if report.keep_failed else ""
-    table = Table(title=f"Executions{scope} started before {report.cutoff}{kept}", title_justify="left")
+    stdout.print(f"Executions{scope} started before {report.cutoff}{kept}")
+    table = Table()
     table.add_column("rows")
     table.add_column(verb, justify="right")
     for label, name in _ROWS:

@@ -45,7 +45,6 @@ id. A dry run makes the same choice over the whole store in one read and counts.
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
@@ -211,14 +210,10 @@ class _RecordingFates:
 
 def _recording_fates(connection: Connection, ids: Sequence[str] | Select[Any]) -> _RecordingFates:
     """What becomes of the recordings holding the executions `ids` (a list, or a query of them)."""
-    held = Counter(
-        dict(
-            connection.execute(
-                select(_events.c.recording_id, func.count())
-                .where(_events.c.execution_id.in_(ids))
-                .group_by(_events.c.recording_id)
-            ).all()
-        )
+    held: dict[int, int] = dict(
+        connection.execute(
+            select(_events.c.recording_id, func.count()).where(_events.c.execution_id.in_(ids)).group_by(_events.c.recording_id)
+        ).all()
     )
     described = set(
         connection.execute(
@@ -319,7 +314,7 @@ def _orphans_among(
 
 
 def count_prune(engine: Engine, criteria: PruneCriteria) -> PruneCounts:
-    """What `prune` would remove now, counted in one read transaction; nothing changes.
+    """What `prune` would remove now, counted by reads alone (no lock held): nothing changes.
 
     Survivors re-pointed are those the prune would hand a new root: the subtrees below a chosen
     execution's surviving children.
