@@ -40,6 +40,11 @@ batch and a live writer's flush take turns and never deadlock), chooses up to `b
 executions by a LIMIT, oldest first (a range of the started_at_us index from where the last batch
 stopped, so a batch costs the same at the end of a large prune as at its start), then deletes by
 id. A dry run makes the same choice over the whole store in one read and counts.
+
+What a batch costs beyond its own rows: deleting a recording makes both engines check the foreign
+key `executions.recording_id`, which has no index, so each deleted recording scans `executions`
+(measured at 50,000 executions: 500 recordings took 1.3 s on SQLite and 1.5 s on PostgreSQL, 0.05
+s and 0.5 s with an index on that column). An index there, added by a migration, makes it a probe.
 """
 
 from __future__ import annotations
