@@ -24,6 +24,7 @@ from recorder.cli.main import cli
 from recorder.model.lines import RawLine
 from recorder.model.vocabulary import Outcome
 from recorder.store import FlushPolicy, Store
+from tests.test_analytics_lineage import insert_chain
 from tests.test_samples import SAMPLE_NAMES, ingest_all_samples, load_truth
 
 TABLES = ("executions", "events", "node_spans", "recordings", "rejects", "status_checks", "actuals")
@@ -211,6 +212,24 @@ def test_a_warm_fleet_snapshot_from_before_the_prune_rebuilds_without_the_pruned
     # Another process starting from the snapshot on disk sees the same.
     with Recorder(store.url) as fresh:
         assert set(fresh.sql("SELECT execution_id FROM executions")["execution_id"].to_list()) == survivors
+
+
+def test_a_chain_a_thousand_deep_is_re_rooted_set_wise(store: Store) -> None:
+    """The oldest half of a 1,000-long chain goes, in batches of 100: the survivors' root is the
+    oldest survivor, whatever batch cut their chain."""
+    chain = insert_chain(store, 1000)  # started_at_us: 1 s apart, oldest first
+    report = Recorder(store=store).prune(older_than=500 * 1_000_000, batch_size=100)
+    assert (report.executions, report.batches, report.repointed) == (500, 5, 500)
+    rows = execution_rows(store)
+    assert set(rows) == set(chain[500:])
+    assert {row["root_execution_id"] for row in rows.values()} == {chain[500]}
+    assert Recorder(store=store).lineage(chain[999]).missing == (chain[499],)
+
+
+def test_progress_is_reported_after_each_batch(recorder: Recorder, cutoff_us: int) -> None:
+    seen: list[tuple[int, int]] = []
+    recorder.prune(older_than=cutoff_us, batch_size=5, on_progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(0, 14), (5, 14), (10, 14), (14, 14)]
 
 
 # -- the options ------------------------------------------------------------------------------------
