@@ -135,6 +135,12 @@ class Dialect:
         the planner's statistics of `tables`. Runs outside any transaction."""
         raise NotImplementedError
 
+    def pause_between_batches_s(self, held_s: float) -> float:
+        """How long a long job of back-to-back write transactions (a prune) waits after one that
+        held the write lock `held_s` seconds, so writers waiting for the lock get it. None by
+        default: PostgreSQL queues lock waiters, and the next batch waits behind them."""
+        return 0.0
+
 
 class SqliteDialect(Dialect):
     """SQLite: a file beside the application, WAL, and the driver's executemany for bulk."""
@@ -276,6 +282,13 @@ class SqliteDialect(Dialect):
             connection.exec_driver_sql("VACUUM")
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
             connection.exec_driver_sql("ANALYZE")
+
+    def pause_between_batches_s(self, held_s: float) -> float:
+        """As long as the batch held the lock. SQLite has no queue: a writer waiting on the busy
+        timeout sleeps and retries (up to 100 ms apart), so back-to-back batches would starve a
+        live recording for the whole prune; with the lock free half the time, a waiting writer
+        gets it within a retry or two."""
+        return held_s
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:

@@ -39,7 +39,9 @@ Each batch is one short transaction: it takes the change cursor first (as every 
 batch and a live writer's flush take turns and never deadlock), chooses up to `batch_size`
 executions by a LIMIT, oldest first (a range of the started_at_us index from where the last batch
 stopped, so a batch costs the same at the end of a large prune as at its start), then deletes by
-id. A dry run makes the same choice over the whole store in one read and counts.
+id. On SQLite a pause as long as the batch follows it, so a live writer waiting for the lock gets
+it (Dialect.pause_between_batches_s). A dry run makes the same choice over the whole store in one
+read and counts.
 
 What a batch costs beyond its own rows: deleting a recording makes both engines check the foreign
 key `executions.recording_id`, which has no index, so each deleted recording scans `executions`
@@ -50,6 +52,7 @@ and 0.18 s). An index there, added by a migration, makes it a probe.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
@@ -419,7 +422,9 @@ def prune(
     repointed: set[str] = set()
     resume = _Resume()
     while True:
+        started = time.perf_counter()
         batch = _prune_batch(engine, dialect, criteria, batch_size, resume)
+        time.sleep(dialect.pause_between_batches_s(time.perf_counter() - started))
         if batch is None:
             if not resume.timed:
                 break
@@ -432,7 +437,12 @@ def prune(
         if on_batch is not None:
             on_batch(totals)
     after_recording = 0
-    while (swept := _sweep_orphans(engine, criteria, batch_size, after_recording)) is not None:
+    while True:
+        started = time.perf_counter()
+        swept = _sweep_orphans(engine, criteria, batch_size, after_recording)
+        time.sleep(dialect.pause_between_batches_s(time.perf_counter() - started))
+        if swept is None:
+            break
         counts, after_recording = swept
         totals += counts
         if on_batch is not None and counts.recordings:
