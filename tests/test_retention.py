@@ -383,6 +383,7 @@ def test_a_prune_while_a_live_recording_writes_leaves_the_live_execution_whole(s
     assert not thread.is_alive() and not failures, failures
     assert report.executions == 29 and report.batches >= 29
     assert any(began < moment < ended for moment in commits)  # the two really overlapped
+    assert max(later - earlier for earlier, later in zip(commits, commits[1:])) < 5.0  # the writer never waited long
     with Store(store_url) as store:
         assert [execution.execution_id for execution in store.executions()] == [live_id]
         assert [event.raw.encode() for event in store.events(live_id)] == live_lines
