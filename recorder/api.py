@@ -464,3 +464,100 @@ class Recorder:
             self.store, endpoint=endpoint, headers=headers, where=where, resume=resume, dry_run=dry_run,
             timeout_s=timeout_s, on_progress=on_progress,
         )
+
+    # -- retention ----------------------------------------------------------------------------------
+
+    def prune(
+        self,
+        *,
+        older_than: Moment,
+        deployment: str | None = None,
+        keep_failed: bool = False,
+        dry_run: bool = False,
+        vacuum: bool = False,
+        batch_size: int = 500,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> PruneReport:
+        """Delete whole executions started before `older_than` (an ISO-8601 time, an age like
+        `90d` before now, a datetime or epoch microseconds), as `recorder prune` does: their
+        events, node spans, status checks and actuals, and the recordings (with their rejects)
+        left holding no execution. `deployment` (name or id) narrows it; `keep_failed` keeps
+        REJECTED executions; an execution a live recording (`in_progress`) holds is never
+        touched. Works in transactions of `batch_size` executions; `dry_run` counts only.
+        `vacuum` gives the space back afterwards (SQLite VACUUM; PostgreSQL VACUUM ANALYZE).
+        `on_progress(done, total)` is told executions deleted so far after each batch.
+
+        Survivors whose parent was pruned root their own subtree (`root_execution_id`); their
+        `previous_execution_id` stays, so lineage reports the pruned parent as missing. A prune
+        that deleted anything gives the store a new identity, so every fleet snapshot rebuilds.
+        """
+        import time
+
+        from recorder.model.moments import to_us
+        from recorder.store.retention import PruneCriteria
+
+        started = time.perf_counter()
+        cutoff_us = to_us(older_than)
+        if cutoff_us is None:
+            raise ValueError("older_than is required: the age or time before which executions are pruned")
+        criteria = PruneCriteria(cutoff_us=cutoff_us, deployment=deployment or None, keep_failed=keep_failed)
+        on_batch = None
+        if on_progress is not None and not dry_run:
+            total = self.store.count_prunable(criteria)
+            on_progress(0, total)
+
+            def on_batch(counts: Any) -> None:
+                on_progress(counts.executions, max(total, counts.executions))
+
+        counts = self.store.prune_executions(criteria, batch_size=batch_size, dry_run=dry_run, on_batch=on_batch)
+        vacuumed = vacuum and not dry_run
+        if vacuumed:
+            self.store.reclaim_space()
+        return PruneReport(
+            cutoff_us=cutoff_us,
+            deployment=criteria.deployment,
+            keep_failed=keep_failed,
+            dry_run=dry_run,
+            executions=counts.executions,
+            events=counts.events,
+            spans=counts.spans,
+            recordings=counts.recordings,
+            rejects=counts.rejects,
+            status_checks=counts.status_checks,
+            actuals=counts.actuals,
+            repointed=counts.repointed,
+            batches=counts.batches,
+            vacuumed=vacuumed,
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PruneReport:
+    """What `Recorder.prune` removed (with `dry_run`: would remove), from which cut-off, and how."""
+
+    cutoff_us: int
+    deployment: str | None
+    keep_failed: bool
+    dry_run: bool
+    executions: int
+    events: int
+    spans: int
+    recordings: int
+    rejects: int
+    status_checks: int
+    actuals: int
+    repointed: int  # survivors handed a new root_execution_id
+    batches: int
+    vacuumed: bool
+    seconds: float
+
+    @property
+    def cutoff(self) -> str:
+        from recorder.model.timestamps import us_to_iso
+
+        return us_to_iso(self.cutoff_us)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The `recorder prune --json` document."""
+        return {"cutoff": self.cutoff, **{name: getattr(self, name) for name in self.__slots__}}

@@ -45,6 +45,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "compare": LazyCommand("recorder.cli.analytics_commands:compare", "Compare two release tags of one deployment."),
     "lineage": LazyCommand("recorder.cli.analytics_commands:lineage", "Ancestors and descendants along previous_execution_id."),
     "sql": LazyCommand("recorder.cli.analytics_commands:sql", "Run DuckDB SQL over the recorded executions and node spans."),
+    "prune": LazyCommand("recorder.cli.prune_commands:prune", "Delete executions older than a cut-off (retention)."),
     "cache": LazyCommand("recorder.cli.cache_commands:cache", "Show or drop the fleet snapshot kept in the cache folder."),
     "report": LazyCommand("recorder.cli.report_commands:report", "Write a self-contained HTML audit report."),
     "export": LazyCommand("recorder.cli.replay_commands:export", "Write the cassette (or body) of a recorded execution."),

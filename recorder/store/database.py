@@ -32,6 +32,8 @@ from recorder.store.writer import FlushPolicy, RecordingWriter
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from recorder.store.retention import PruneCounts, PruneCriteria
+
 # Parents first, so a dialect that deletes table by table can go in reverse.
 _TABLES = tuple(table.name for table in Base.metadata.sorted_tables)
 
@@ -276,3 +278,35 @@ class Store:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    # -- retention --------------------------------------------------------------------------------
+
+    def prune_executions(
+        self,
+        criteria: PruneCriteria,
+        *,
+        batch_size: int = 500,
+        dry_run: bool = False,
+        on_batch: Callable[[PruneCounts], None] | None = None,
+    ) -> PruneCounts:
+        """Delete whole executions the criteria choose, with their events, spans, facts and the
+        recordings left holding nothing, `batch_size` executions per short transaction
+        (recorder.store.retention). `dry_run` counts what would go and changes nothing."""
+        from recorder.store import retention
+
+        if dry_run:
+            return retention.count_prune(self.engine, criteria)
+        return retention.prune(self.engine, self.backend, criteria, batch_size=batch_size, on_batch=on_batch)
+
+    def count_prunable(self, criteria: PruneCriteria) -> int:
+        """How many executions `prune_executions` would delete now (one cheap read)."""
+        from recorder.store import retention
+
+        return retention.count_prunable(self.engine, criteria)
+
+    def reclaim_space(self) -> None:
+        """After a prune: SQLite VACUUM (the file shrinks), PostgreSQL VACUUM ANALYZE of the pruned
+        tables (their space becomes reusable)."""
+        from recorder.store import retention
+
+        self.backend.reclaim_space(self.engine, retention.PRUNED_TABLES)

@@ -130,6 +130,17 @@ class Dialect:
 
         return fetch_dbapi(engine, sql, schema)
 
+    def reclaim_space(self, engine: Engine, tables: Sequence[str]) -> None:
+        """After a prune deleted many rows: give the space back (or make it reusable) and refresh
+        the planner's statistics of `tables`. Runs outside any transaction."""
+        raise NotImplementedError
+
+    def pause_between_batches_s(self, held_s: float) -> float:
+        """How long a long job of back-to-back write transactions (a prune) waits after one that
+        held the write lock `held_s` seconds, so writers waiting for the lock get it. None by
+        default: PostgreSQL queues lock waiters, and the next batch waits behind them."""
+        return 0.0
+
 
 class SqliteDialect(Dialect):
     """SQLite: a file beside the application, WAL, and the driver's executemany for bulk."""
@@ -262,6 +273,22 @@ class SqliteDialect(Dialect):
                 failure = errors.read().decode(errors="replace").strip()
                 raise RuntimeError(f"reading the SQLite store through ADBC failed: {failure.splitlines()[-1] if failure else 'no output'}")
         return table
+
+    def reclaim_space(self, engine: Engine, tables: Sequence[str]) -> None:
+        """VACUUM rewrites the file without its free pages (it needs as much free disk again, and
+        waits for other connections' transactions); the WAL is then checkpointed and truncated so
+        the space is back on disk, not parked in the -wal file."""
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql("VACUUM")
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            connection.exec_driver_sql("ANALYZE")
+
+    def pause_between_batches_s(self, held_s: float) -> float:
+        """As long as the batch held the lock. SQLite has no queue: a writer waiting on the busy
+        timeout sleeps and retries (up to 100 ms apart), so back-to-back batches would starve a
+        live recording for the whole prune; with the lock free half the time, a waiting writer
+        gets it within a retry or two."""
+        return held_s
 
 
 def _configure_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
@@ -450,6 +477,15 @@ class PostgresDialect(Dialect):
                 convert_options=pa_csv.ConvertOptions(column_types=schema, strings_can_be_null=True, quoted_strings_can_be_null=False),
             )
         )
+
+    def reclaim_space(self, engine: Engine, tables: Sequence[str]) -> None:
+        """VACUUM ANALYZE of the pruned tables: their dead rows' space becomes reusable and the
+        planner sees their new sizes. Plain VACUUM takes no lock that blocks writers (VACUUM FULL
+        would, for the whole rewrite, so it is left to the operator). It cannot run inside a
+        transaction: AUTOCOMMIT."""
+        names = ", ".join(tables)
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.exec_driver_sql(f"VACUUM (ANALYZE) {names}")
 
 
 DIALECTS: dict[str, Dialect] = {dialect.name: dialect for dialect in (SqliteDialect(), PostgresDialect())}
