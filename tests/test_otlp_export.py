@@ -619,3 +619,21 @@ def _no_filter():
     from recorder.model.filters import ExecutionFilter
 
     return ExecutionFilter(limit=None)
+
+
+def test_a_prune_keeps_the_cursor_so_survivors_are_not_sent_again(store_url: str, samples_dir: Path, receiver: Receiver) -> None:
+    """A prune gives the store a new id (fleet snapshots rebuild) but only deletes: the export
+    cursor moves with the store, so the next export sends only survivors a prune re-rooted."""
+    ingest_samples(store_url, samples_dir, SAMPLE_NAMES[:6])
+    with Store(store_url) as store:
+        first = export_executions(store, endpoint=receiver.endpoint)
+        before = store.change_state()
+        started = sorted(row.started_at_us for row in store.executions())
+        report = Recorder(store=store).prune(older_than=started[2])  # the two oldest go
+        after = store.change_state()
+        again = export_executions(store, endpoint=receiver.endpoint)
+        cursor = store.export_cursor(target_key(receiver.endpoint))
+    assert (first.executions, report.executions) == (6, 2)
+    assert after.store_id != before.store_id and cursor.store_id == after.store_id
+    assert again.resumed_from == first.cursor
+    assert again.executions == report.repointed  # only the re-rooted survivors carry a new change number

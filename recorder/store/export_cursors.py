@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, and_, case, func, literal, or_, select, text
+from sqlalchemy import Connection, Engine, and_, case, func, literal, or_, select, text
 from sqlalchemy.orm import Session
 
 from recorder.model.filters import ExecutionFilter
@@ -101,6 +101,13 @@ def save_cursor(engine: Engine, *, target: str, store_id: str, change_seq: int, 
                 "exported_at_us": exported_at_us, "executions_sent": executions_sent,
             },
         )
+
+
+def follow_store(connection: Connection, old_store_id: str, new_store_id: str) -> None:
+    """Cursors of the store under its old id, moved to its new one (a prune renews the id, but
+    what the targets were sent is still true of the store)."""
+    table = ExportCursor.__table__
+    connection.execute(table.update().where(table.c.store_id == old_store_id).values(store_id=new_store_id))
 
 
 def forget_cursor(engine: Engine, target: str) -> None:

@@ -28,6 +28,9 @@ The unit is the execution. Every table of recorder.store.schema, and what a prun
   moves on, never back): deletions are invisible to a reader pulling `change_seq > N`, so every
   fleet snapshot must rebuild. The cursor is not reset to 0 as `change_cursor.renew` does after a
   wipe: surviving rows keep their stamps, and a reset would put them above the cursor again.
+- `export_cursors`: kept, and moved to the new `store_id` with the store: a prune only deletes,
+  so everything an export target was sent up to its cursor is still sent (a cursor left on the
+  old id would make the next `recorder otlp export` send every survivor again).
 - `alembic_version`: untouched.
 
 An execution is old when `started_at_us` is before the cut-off; one without a start time (no
@@ -44,10 +47,10 @@ it (Dialect.pause_between_batches_s). A dry run makes the same choice over the w
 read and counts.
 
 What a batch costs beyond its own rows: deleting a recording makes both engines check the foreign
-key `executions.recording_id`, which has no index, so each deleted recording scans `executions`
-(measured at 50,000 executions: deleting 500 recordings took 1.3 s on SQLite and 1.4 s on
-PostgreSQL, and grows with the table; with an index on that column the whole batch took 0.06 s
-and 0.18 s). An index there, added by a migration, makes it a probe.
+key `executions.recording_id`. Schema 0007 indexes it for that: without the index each deleted
+recording scanned `executions` (measured at 50,000 executions: deleting 500 recordings took 1.3 s
+on SQLite and 1.4 s on PostgreSQL, growing with the table; with it the whole batch took 0.06 s
+and 0.18 s).
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from sqlalchemy import Connection, Engine, and_, exists, func, not_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from recorder.model.vocabulary import Outcome
-from recorder.store import change_cursor
+from recorder.store import change_cursor, export_cursors
 from recorder.store.bulk import in_chunks
 from recorder.store.schema import Actual, Event, Execution, NodeSpan, Recording, Reject, StatusCheck, StoreState
 
@@ -294,8 +297,7 @@ def _orphans_among(
     of them is stored (`leaving`: executions about to go, for a dry run); one that refers to
     none (an error, an empty or all-junk body) goes when it started before the cut-off and the
     prune sweeps those."""
-    # One look at executions for the lot (`executions.recording_id` has no index: a correlated
-    # NOT EXISTS per recording would scan the table once per recording).
+    # One look at executions for the lot (by the recording_id index).
     describing = select(_executions.c.recording_id).where(_executions.c.recording_id.in_([row.id for row in rows])).distinct()
     if leaving is not None:
         describing = describing.where(_executions.c.execution_id.not_in(leaving))
@@ -528,4 +530,7 @@ def _renew_identity(engine: Engine) -> None:
     """A new store_id, the cursor moved on (see module doc): every reader's copy rebuilds."""
     with engine.begin() as connection:
         change_cursor.advance(connection)
-        connection.execute(update(_state).where(_state.c.id == 1).values(store_id=str(uuid.uuid4())))
+        old = connection.execute(select(_state.c.store_id).where(_state.c.id == 1)).scalar_one()
+        new = str(uuid.uuid4())
+        connection.execute(update(_state).where(_state.c.id == 1).values(store_id=new))
+        export_cursors.follow_store(connection, old, new)

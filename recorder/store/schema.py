@@ -28,7 +28,7 @@ NAMING_CONVENTION = {
 
 # The Alembic head these models correspond to (a test checks it): lets the recorder verify a
 # database's schema version without loading Alembic on every start.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 class JsonDocument(TypeDecorator):
     """JSON, stored as JSONB on PostgreSQL. None is SQL NULL (not the JSON literal null), so
@@ -134,6 +134,9 @@ class Execution(Base):
     __table_args__ = (
         Index("ix_executions_deployment_started", "workflow_deployment_name", "started_at_us"),
         Index("ix_executions_started_at_us", "started_at_us"),
+        # Deleting a recording (recorder prune) checks this foreign key: without it, a scan of
+        # every execution per deleted recording.
+        Index("ix_executions_recording_id", "recording_id"),
     )
 
 
