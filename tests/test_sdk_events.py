@@ -28,7 +28,7 @@ from recorder.store import Store
 from recorder.stream.ingest import ingest_chunks
 from tests.sdk_streams import SdkStream, at_us
 from tests.test_samples import SAMPLE_NAMES, load_truth
-from tests.test_span_upkeep import assert_spans_match_timelines, record_in_batches
+from tests.test_span_upkeep import interleave, assert_spans_match_timelines, record_in_batches
 
 SDK_SAMPLES = Path(__file__).parent / "data" / "sdk_samples"
 
@@ -191,7 +191,7 @@ def test_any_flush_boundaries_give_the_spans_and_waits_of_one_pass(store: Store,
     picked = data.draw(st.sampled_from(SAMPLE_NAMES), label="sample")
     bodies = [stream.line_bytes() for stream in streams] + [sdk_lines(picked)]
     rng = random.Random(data.draw(st.integers(0, 2**32 - 1), label="interleaving"))
-    body = _interleave(bodies, rng)
+    body = interleave(bodies, rng)
     cuts = set(data.draw(st.lists(st.integers(0, len(body) - 1), max_size=15), label="cuts"))
     record_in_batches(store, body, cuts)
     execution_ids = [stream.execution_id for stream in streams] + [json.loads(sdk_lines(picked)[0])["span_id"]]
@@ -218,16 +218,6 @@ def _ancestors(spans: dict, span) -> list[str]:
         span = spans[span.parent_node_result_id]
     return found
 
-
-def _interleave(streams: list[list[bytes]], rng: random.Random) -> list[bytes]:
-    queues = [list(lines) for lines in streams if lines]
-    body = []
-    while queues:
-        queue = rng.choice(queues)
-        body.append(queue.pop(0))
-        if not queue:
-            queues.remove(queue)
-    return body
 
 
 def test_fleet_analytics_read_the_same_from_either_stream(backend: str, tmp_path: Path, request: pytest.FixtureRequest, samples_dir: Path) -> None:

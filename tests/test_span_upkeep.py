@@ -159,7 +159,7 @@ def test_any_batch_boundaries_and_interleaving_give_the_same_spans(store: Store,
     picked = data.draw(st.lists(st.sampled_from(range(len(SAMPLE_NAMES))), min_size=1, max_size=3, unique=True), label="samples")
     streams += [(samples_dir / f"{SAMPLE_NAMES[index]}.ndjson").read_bytes().splitlines() for index in picked]
     seed = data.draw(st.integers(0, 2**32 - 1), label="interleaving")
-    body = _interleave(streams, random.Random(seed))
+    body = interleave(streams, random.Random(seed))
     cuts = set(data.draw(st.lists(st.integers(0, len(body) - 1), max_size=12), label="cuts"))
     record_in_batches(store, body, cuts)
     assert_spans_match_timelines(store, _execution_ids(body))
@@ -300,7 +300,7 @@ def test_span_row_layout_matches_the_table(store: Store) -> None:
     assert SPAN_COLUMNS == tuple(column.name for column in NodeSpan.__table__.columns)
 
 
-def _interleave(streams: list[list[bytes]], rng: random.Random) -> list[bytes]:
+def interleave(streams: list[list[bytes]], rng: random.Random) -> list[bytes]:
     queues = [list(lines) for lines in streams if lines]
     body = []
     while queues:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from recorder.model.events import (
+from recorder.model.indexed import (
     MAX_EXTERNAL_ID_LENGTH,
     MAX_ID_LENGTH,
     ParsedEvent,
