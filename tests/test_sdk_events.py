@@ -263,3 +263,13 @@ def test_lineage_comes_from_the_streams_own_previous_span_link(store: Store, sam
         lineage = recorder.lineage(truth["execution_id"]).to_dict()
         for key in ("root_execution_id", "ancestors", "descendants", "missing", "cycle", "depth", "children"):
             assert lineage[key] == truth[key], (name, key)
+
+
+def test_each_run_is_named_by_its_node_class_however_it_is_folded(store: Store) -> None:
+    """The name comes from the events' definitions: kept at ingest (line by line or in one batch)
+    and found again by the timeline's own fold of the stored text."""
+    stream = nested_stream(True)
+    record_in_batches(store, stream.line_bytes(), set(range(len(stream.lines))))
+    names = {span.node_result_id: span.node_name for span in Recorder(store=store).timeline(stream.execution_id).spans}
+    assert names == {stream.span("sub"): "SubNode", stream.span("inner"): "Nested", stream.span("a"): "ANode", stream.span("b"): "BNode"}
+    assert {row.node_result_id: row.node_name for row in store.spans(stream.execution_id)} == names

@@ -32,6 +32,7 @@ from tests.test_samples import SAMPLE_NAMES, load_truth
 _COMPARED = (
     "node_id", "node_type", "state", "start_us", "end_us", "first_output_us", "streaming_events", "source_execution_id",
     "error_code", "start_pos", "end_pos", "parent_node_result_id", "depth", "ts_less", "first_output_ts_less",
+    "paused_us", "node_name",
 )
 _ERROR = {"message": "boom", "code": "NODE_EXECUTION"}
 _USAGE = {"execution_meta": {"model_name": "gpt-4o", "usage": {"input_token_count": 120, "output_token_count": 30},

@@ -36,7 +36,7 @@ def render_gantt(timeline: Timeline, *, width: int = 60, label_width: int = 28) 
 
 
 def _label(span: Span, width: int) -> str:
-    text = "  " * span.depth + (span.node_type or "?") + " " + (span.node_id or "")[:8]
+    text = "  " * span.depth + (span.node_name or (span.node_type or "?") + " " + (span.node_id or "")[:8])
     return text[:width].ljust(width)
 
 

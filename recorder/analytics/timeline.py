@@ -52,6 +52,7 @@ class Span:
     first_output_ts_less: bool = False
     overlaps: int = 0
     paused_us: int = 0
+    node_name: str | None = None  # the node's class (v2 stream only)
 
     @property
     def open(self) -> bool:
@@ -80,6 +81,7 @@ class Span:
             "node_id": self.node_id,
             "node_result_id": self.node_result_id,
             "node_type": self.node_type,
+            "node_name": self.node_name,
             "state": self.state,
             "start": us_to_iso(self.start_us),
             "end": us_to_iso(self.end_us),
@@ -197,7 +199,7 @@ _FRAME_COLUMNS = {
     "parent_node_result_id": "String", "depth": "Int64", "ts_less": "Boolean",
     "first_output_ts_less": "Boolean", "overlaps": "Int64", "duration_ms": "Float64",
     "first_output_ms": "Float64", "open": "Boolean", "on_critical_path": "Boolean", "paused_us": "Int64",
-    "waiting_ms": "Float64", "work_ms": "Float64",
+    "waiting_ms": "Float64", "work_ms": "Float64", "node_name": "String",
 }
 
 
@@ -277,6 +279,7 @@ def span_of(run: RunFold, parent: str | None, depth: int) -> Span:
         ts_less=run.ts_less,
         first_output_ts_less=run.first_output_ts_less,
         paused_us=run.paused_us,
+        node_name=run.node_name,
     )
 
 

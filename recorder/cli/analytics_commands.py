@@ -120,7 +120,7 @@ def _print_timeline(result: Timeline, gantt: bool) -> None:
         table.add_row(
             "*" if span.node_result_id in critical else "",
             "  " * span.depth + escape(span.node_type or "-"),
-            escape(short(span.node_id)),
+            escape(span.node_name or short(span.node_id)),
             escape(short(span.node_result_id)),
             "[yellow]open[/yellow]" if span.open else styled_status(span.state),
             f"{(span.start_us - origin) / 1000:.1f}",

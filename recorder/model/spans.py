@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from recorder.model.events import load_json
+from recorder.model.indexed import is_indexable_text
+from recorder.model.sdk_events import is_sdk_event
 from recorder.model.vocabulary import NOTE_STATES, TERMINAL_STATES
 
 CONTAINER_TYPES = frozenset({"SUBWORKFLOW", "MAP"})
@@ -45,6 +47,7 @@ class RunDetails:
     output_tokens: int | None = None
     cost_usd: float | None = None  # only costs reported in USD (or without a unit) count
     has_usage: bool = False
+    node_name: str | None = None  # the node's class, as a v2 stream event names it
 
 
 def needs_details(event_type: str | None, state: str | None, node_type: str | None, run_type: str | None = None) -> bool:
@@ -75,9 +78,20 @@ def run_details(body: Any, state: str | None, node_type: str | None) -> RunDetai
     usage: dict[str, Any] = {}
     if state == "FULFILLED" and node_type == _PROMPT and isinstance(payload, Mapping):
         usage = _usage(payload.get("execution_meta"))
-    if error_code is None and not children and not usage:
+    name = sdk_node_name(body)
+    if error_code is None and not children and not usage and name is None:
         return None
-    return RunDetails(error_code=error_code, child_execution_ids=children, **usage)
+    return RunDetails(error_code=error_code, child_execution_ids=children, node_name=name, **usage)
+
+
+def sdk_node_name(body: Mapping[str, Any]) -> str | None:
+    """The class a v2 stream event names for its run: the node's, or a nested workflow's."""
+    payload = body.get("body")
+    if not isinstance(payload, Mapping):
+        return None
+    definition = payload.get("node_definition") or payload.get("workflow_definition")
+    name = definition.get("name") if isinstance(definition, Mapping) else None
+    return name if isinstance(name, str) and is_indexable_text(name) else None
 
 
 class RunFold:
@@ -87,7 +101,7 @@ class RunFold:
         "node_result_id", "node_id", "node_type", "source_execution_id", "first_seq", "initiated",
         "start_us", "start_pos", "start_ts_less", "end_us", "end_pos", "end_ts_less", "state", "error_code",
         "streaming_events", "first_output_us", "first_output_ts_less", "child_execution_ids",
-        "model_name", "input_tokens", "output_tokens", "cost_usd", "paused_us", "paused_since_us",
+        "model_name", "input_tokens", "output_tokens", "cost_usd", "paused_us", "paused_since_us", "node_name",
     )
 
     def __init__(self, node_result_id: str, first_seq: int) -> None:
@@ -115,6 +129,7 @@ class RunFold:
         self.cost_usd: float | None = None
         self.paused_us = 0  # time spent PAUSED, closed by RESUMED or the run's end
         self.paused_since_us: int | None = None  # set while the run is paused
+        self.node_name: str | None = None
 
     @property
     def open(self) -> bool:
@@ -170,8 +185,11 @@ class RunFold:
             self._resume_at(moment_us)
         if self.end_pos is None and state is not None and state not in TERMINAL_STATES and state not in NOTE_STATES:
             self.state = state  # an open run reports the state of its latest event
-        if details is not None and details.child_execution_ids:
-            self.child_execution_ids += details.child_execution_ids
+        if details is not None:
+            if details.child_execution_ids:
+                self.child_execution_ids += details.child_execution_ids
+            if self.node_name is None:
+                self.node_name = details.node_name
 
     def _resume_at(self, moment_us: int) -> None:
         if self.paused_since_us is not None:
@@ -256,13 +274,21 @@ class ExecutionFold:
             self.paused_since_us = None
 
     def details_from_text(
-        self, event_type: str | None, state: str | None, node_result_id: str | None, node_type: str | None, raw: str | None
+        self,
+        event_type: str | None,
+        state: str | None,
+        node_result_id: str | None,
+        node_type: str | None,
+        raw: str | None,
+        sdk: bool = False,
     ) -> RunDetails | None:
-        """What the event's verbatim text adds to its run, parsed only if the run keeps something."""
+        """What the event's verbatim text adds to its run, parsed only if the run keeps something
+        (`sdk`: the execution came on the v2 stream, whose events name their run's node)."""
         if node_result_id is None or not raw:
             return None
         run = self.runs.get(node_result_id)
-        if not needs_details(event_type, state, node_type, run.node_type if run is not None else None):
+        named = not sdk or event_type != "NODE" or (run is not None and run.node_name is not None)
+        if named and not needs_details(event_type, state, node_type, run.node_type if run is not None else None):
             return None
         try:
             body = load_json(raw)
@@ -311,10 +337,22 @@ def fold_events(execution_id: str, events: Iterable[Sequence[Any]]) -> Execution
     ts_us, received_at_us, node_id, node_result_id, node_type, source_execution_id, raw); the
     verbatim `raw` is parsed only for the events whose run keeps something from their payload."""
     fold = ExecutionFold(execution_id)
+    sdk: bool | None = None
     for seq, event_type, state, ts_us, received_at_us, node_id, node_result_id, node_type, source, raw in events:
-        details = fold.details_from_text(event_type, state, node_result_id, node_type, raw)
+        if sdk is None:
+            sdk = is_sdk_text(raw)
+        details = fold.details_from_text(event_type, state, node_result_id, node_type, raw, sdk)
         fold.add(seq, event_type, state, ts_us, received_at_us, node_id, node_result_id, node_type, source, details)
     return fold
+
+
+def is_sdk_text(raw: str | None) -> bool:
+    """Whether an execution's first stored line is a v2 stream event (all its lines then are)."""
+    try:
+        body = load_json(raw) if raw else None
+    except ValueError:
+        return False
+    return isinstance(body, dict) and is_sdk_event(body)
 
 
 @dataclass(frozen=True, slots=True)

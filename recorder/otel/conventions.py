@@ -46,6 +46,7 @@ VELLUM_ERROR_MESSAGE = "vellum.error_message"
 VELLUM_NODE_ID = "vellum.node_id"
 VELLUM_NODE_RESULT_ID = "vellum.node_result_id"
 VELLUM_NODE_TYPE = "vellum.node_type"
+VELLUM_NODE_NAME = "vellum.node_name"  # the node's class, as the v2 stream names it
 VELLUM_SOURCE_EXECUTION_ID = "vellum.source_execution_id"
 VELLUM_STREAMING_EVENTS = "vellum.streaming_events"
 VELLUM_STREAMING_EVENTS_DROPPED = "vellum.streaming_events_dropped"

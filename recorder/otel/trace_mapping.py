@@ -175,7 +175,7 @@ def execution_spans(recorded: RecordedExecution, resource: Resource) -> list[Rea
         run_end = span.end_us if span.end_us is not None else max(end_us, span.start_us)
         spans.append(
             ReadableSpan(
-                name=f"{span.node_type or 'NODE'} {span.node_id[:8] if span.node_id else span.node_result_id[:8]}",
+                name=_span_name(span),
                 context=context(node_span_id(execution_id, span.node_result_id)),
                 parent=parent,
                 resource=resource,
@@ -210,6 +210,13 @@ def _moments_by_run(streaming: Iterable[StreamingMoment]) -> dict[str | None, li
     for moment in streaming:
         by_run.setdefault(moment.node_result_id, []).append(moment)
     return by_run
+
+
+def _span_name(span: NodeSpan) -> str:
+    """The node's class where the stream names it (v2), else its type and short id."""
+    if span.node_name:
+        return span.node_name
+    return f"{span.node_type or 'NODE'} {span.node_id[:8] if span.node_id else span.node_result_id[:8]}"
 
 
 def _streaming_events(moments: Sequence[StreamingMoment]) -> tuple[list[Any], dict[str, Any]]:
@@ -281,6 +288,7 @@ def _node_attributes(execution: Execution, span: NodeSpan, open_run: bool) -> di
     optional = {
         keys.VELLUM_NODE_ID: span.node_id,
         keys.VELLUM_NODE_TYPE: span.node_type,
+        keys.VELLUM_NODE_NAME: span.node_name,
         keys.VELLUM_SOURCE_EXECUTION_ID: span.source_execution_id,
         keys.VELLUM_DEPLOYMENT: execution.workflow_deployment_name,
         keys.VELLUM_RELEASE_TAG: execution.release_tag,

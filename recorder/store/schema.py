@@ -214,6 +214,8 @@ class NodeSpan(Base):
     # Time the run spent PAUSED (waiting, not working; v2 stream only), and since when while paused.
     paused_us: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     paused_since_us: Mapped[int | None] = mapped_column(BigInteger)
+    # The node's (or nested workflow's) class name, as v2 stream events name it; NULL on v1.
+    node_name: Mapped[str | None] = mapped_column(Text)
     change_seq: Mapped[int] = mapped_column(BigInteger, index=True)
 
 

@@ -35,5 +35,6 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "cost_usd",
     "paused_us",
     "paused_since_us",
+    "node_name",
     "change_seq",
 )

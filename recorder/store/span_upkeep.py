@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, select
 
 from recorder.model.events import ParsedEvent
+from recorder.model.vocabulary import StreamShape
 from recorder.model.spans import CONTAINER_TYPES, ExecutionFold, RunDetails, RunFold, SpanTotals, fold_events, needs_details, run_details
 from recorder.store.event_rows import (
     EXECUTION_ID,
@@ -72,7 +73,9 @@ class SpanUpkeep:
         if event.node_type in CONTAINER_TYPES and event.node_result_id is not None:
             self._containers.add(event.node_result_id)
         run_type = "MAP" if event.node_result_id in self._containers else None
-        if needs_details(event.type, event.state, event.node_type, run_type):
+        # A v2 stream's node events name their run's node: each is read (no text is parsed for it).
+        sdk_node = event.shape is StreamShape.SDK and event.type == "NODE"
+        if sdk_node or needs_details(event.type, event.state, event.node_type, run_type):
             self._details[event.position] = run_details(event.body, event.state, event.node_type)
 
     def fold(
@@ -120,7 +123,8 @@ class SpanUpkeep:
             unread = run_type in CONTAINER_TYPES
             details = fold.details_from_text(row[TYPE], row[STATE], node_result_id, row[NODE_TYPE], row[RAW]) if unread else None
         elif details is not None and not needs_details(row[TYPE], row[STATE], row[NODE_TYPE], run_type):
-            details = None  # read when taken: kept only where the fold's own rule wants it
+            # Read when taken: kept only where the fold's own rule wants it (a run's name always).
+            details = RunDetails(node_name=details.node_name) if details.node_name is not None else None
         run = fold.add(
             row[SEQ], row[TYPE], row[STATE], row[TS_US], row[RECEIVED_AT_US], row[NODE_ID], node_result_id,
             row[NODE_TYPE], row[SOURCE_EXECUTION_ID], details,
