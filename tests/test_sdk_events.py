@@ -14,6 +14,7 @@ import json
 import random
 from pathlib import Path
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -273,3 +274,19 @@ def test_each_run_is_named_by_its_node_class_however_it_is_folded(store: Store) 
     names = {span.node_result_id: span.node_name for span in Recorder(store=store).timeline(stream.execution_id).spans}
     assert names == {stream.span("sub"): "SubNode", stream.span("inner"): "Nested", stream.span("a"): "ANode", stream.span("b"): "BNode"}
     assert {row.node_result_id: row.node_name for row in store.spans(stream.execution_id)} == names
+
+
+def test_fleet_work_leaves_out_the_time_paused(store: Store) -> None:
+    """`--metric work` is the duration less the time paused, for runs and whole executions; the
+    fleet's node_spans view names each v2 run's node."""
+    stream = paused_stream()
+    ingest_chunks(store, [stream.body()], source="paused")
+    recorder = Recorder(store=store)
+    by_node = {row["node_id"]: row for row in recorder.latency("node", metric="work").to_dicts()}
+    ask_id = json.loads(stream.lines[1])["body"]["node_definition"]["id"]
+    assert by_node[ask_id]["max_ms"] == 190.0
+    assert recorder.latency("node", metric="duration").filter(pl.col("node_id") == ask_id)["max_ms"].item() == 5190.0
+    whole = recorder.latency("deployment", metric="work").to_dicts()
+    assert [(row["deployment"], row["max_ms"]) for row in whole] == [("sdk-demo", 450.0)]
+    names = recorder.sql("SELECT node_name, waiting_ms FROM node_spans ORDER BY start_us").rows()
+    assert names == [("AskNode", 5000.0), ("AnswerNode", 0.0)]

@@ -39,7 +39,7 @@ def latency(
     keys = _keys(by, LATENCY_KEYS)
     if metric not in METRICS:
         raise UnknownGrouping(f"unknown metric {metric!r}: choose one of {', '.join(METRICS)}")
-    node_level = bool(_NODE_ONLY & set(keys)) or metric != "duration" or where.node is not None
+    node_level = bool(_NODE_ONLY & set(keys)) or metric == "first_output" or where.node is not None
     table = sql.NODE_KEYS if node_level else sql.EXECUTION_KEYS
     conditions, params = filter_clauses(where, node_level=node_level)
     label = "any_value(node_type_inferred) AS node_type" if node_level and "node" in keys and "node_type" not in keys else None

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from recorder.store.dialects import Dialect
 
 SNAPSHOT_ENV = "RECORDER_ANALYTICS_DIR"
-FORMAT = 2
+# 3: spans and executions carry paused_us, spans node_name (a set of an older format is rebuilt).
+FORMAT = 3
 MANIFEST = "manifest.json"
 TABLES = ("executions", "spans")
 # The natural key of each table's rows: a newer row replaces the held row with the same key.

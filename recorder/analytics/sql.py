@@ -18,6 +18,8 @@ SELECT execution_id, deployment, workflow_deployment_name, workflow_deployment_i
        make_timestamptz(started_at_us) AS started_at,
        make_timestamptz(ended_at_us) AS ended_at,
        (ended_at_us - started_at_us) / 1000.0 AS duration_ms,
+       (ended_at_us - started_at_us - coalesce(paused_us, 0)) / 1000.0 AS work_ms,
+       coalesce(paused_us, 0) / 1000.0 AS waiting_ms,
        span_count, prompt_cost_usd, prompt_input_tokens, prompt_output_tokens, first_output_us,
        (first_output_us - started_at_us) / 1000.0 AS time_to_first_output_ms
 FROM executions_t
@@ -34,11 +36,13 @@ WITH inferred AS (
     SELECT node_id, max(node_type) AS node_type FROM spans_t WHERE node_id IS NOT NULL GROUP BY node_id
 )
 SELECT s.execution_id, s.node_result_id, s.node_id, s.node_type,
-       coalesce(s.node_type, i.node_type) AS node_type_inferred,
+       coalesce(s.node_type, i.node_type) AS node_type_inferred, s.node_name,
        s.parent_node_result_id, s.depth,
        s.state, s.start_us, s.end_us,
        make_timestamptz(s.start_us) AS start, make_timestamptz(s.end_us) AS "end",
        (s.end_us - s.start_us) / 1000.0 AS duration_ms,
+       (s.end_us - s.start_us - coalesce(s.paused_us, 0)) / 1000.0 AS work_ms,
+       coalesce(s.paused_us, 0) / 1000.0 AS waiting_ms,
        (s.first_output_us - s.start_us) / 1000.0 AS first_output_ms,
        s.streaming_events, s.source_execution_id, s.error_code, s.end_us IS NULL AS open,
        s.start_pos, s.end_pos, s.start_ts_less OR s.end_ts_less AS ts_less, s.first_output_ts_less,

@@ -141,7 +141,8 @@ def _print_timeline(result: Timeline, gantt: bool) -> None:
 @click.option("--by", default="node", show_default=True, callback=_grouping(LATENCY_KEYS), metavar="KEYS",
               help=f"Group by one or more of: {', '.join(LATENCY_KEYS)} (comma-separated).")
 @click.option("--metric", type=click.Choice(list(METRICS)), default="duration", show_default=True,
-              help="duration, or first_output: time to the first streamed output (time to first token).")
+              help="duration; work: the duration less time paused (v2 stream); first_output: time to the first "
+                   "streamed output (time to first token).")
 @_filter_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows.")
 @chart_file_options

@@ -167,7 +167,8 @@ def executions_schema() -> pa.Schema:
             ("previous_execution_id", text), ("root_execution_id", text), ("status", text),
             ("started_at_us", integer), ("ended_at_us", integer), ("error_code", text), ("event_count", integer),
             ("metadata", text), ("span_count", integer), ("prompt_cost_usd", real), ("prompt_input_tokens", integer),
-            ("prompt_output_tokens", integer), ("first_output_us", integer), ("change_seq", integer),
+            ("prompt_output_tokens", integer), ("first_output_us", integer), ("paused_us", integer),
+            ("change_seq", integer),
         ]
     )
 
@@ -184,7 +185,8 @@ def spans_schema() -> pa.Schema:
             ("start_us", integer), ("start_pos", integer), ("start_ts_less", flag), ("end_us", integer),
             ("end_pos", integer), ("end_ts_less", flag), ("first_output_us", integer), ("first_output_ts_less", flag),
             ("streaming_events", integer), ("error_code", text), ("model_name", text), ("input_tokens", integer),
-            ("output_tokens", integer), ("cost_usd", real), ("change_seq", integer),
+            ("output_tokens", integer), ("cost_usd", real), ("paused_us", integer), ("node_name", text),
+            ("change_seq", integer),
         ]
     )
 
@@ -228,6 +230,7 @@ def pull_executions(engine: Engine, dialect: Dialect, after: int | None = None) 
         Execution.prompt_input_tokens,
         Execution.prompt_output_tokens,
         Execution.first_output_us,
+        Execution.paused_us,
         Execution.change_seq,
     )
     # One row per execution, narrow: the in-process path serves it fast, so no child process.
@@ -245,7 +248,8 @@ def pull_spans(engine: Engine, dialect: Dialect, after: int | None = None, *, ex
         NodeSpan.start_us, NodeSpan.start_pos, _flag(NodeSpan.start_ts_less), NodeSpan.end_us,
         NodeSpan.end_pos, _flag(NodeSpan.end_ts_less), NodeSpan.first_output_us, _flag(NodeSpan.first_output_ts_less),
         NodeSpan.streaming_events, NodeSpan.error_code, NodeSpan.model_name, NodeSpan.input_tokens,
-        NodeSpan.output_tokens, _real(dialect, NodeSpan.cost_usd, bulk=bulk), NodeSpan.change_seq,
+        NodeSpan.output_tokens, _real(dialect, NodeSpan.cost_usd, bulk=bulk), NodeSpan.paused_us, NodeSpan.node_name,
+        NodeSpan.change_seq,
     )
     return _pull(engine, dialect, _after(query, NodeSpan.change_seq, after), spans_schema(), expected_rows=expected_rows)
 
