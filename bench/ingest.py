@@ -37,8 +37,9 @@ The workload comes from `recorder.demo.workload.iter_workload` (realistic stream
 ~670 bytes per event on average). It is written to an NDJSON file before anything is timed, so
 generating it is never measured; whole executions are appended until there are at least N events.
 
-`--shape sdk` tells the same workload as the newer endpoint's SDK-style events
-(`recorder.demo.sdk_stream`: a parent chain per line, nested workflows announcing themselves), so
+`--shape sdk` tells the same workload as the v2 stream's SDK-style events, as the demo's v2
+endpoint serves them (`recorder.demo.v2_stream`: a parent chain per line, nested workflows
+announcing themselves), so
 its figures, against the same raw-driver baseline built from the same lines, show what reading
 that shape costs; run both shapes in one session to compare them.
 
@@ -112,24 +113,17 @@ Result = dict[str, Any]
 def generate_workload(body_path: Path, index_path: Path, events: int, seed: int, shape: str = "legacy") -> dict[str, int]:
     """Append whole executions to one NDJSON body until it holds at least `events` events; the index
     file has one JSON line per execution (byte offset, length, request) for the per-stream phase."""
-    from recorder.demo.sdk_stream import to_sdk_events
+    from recorder.demo.v2_stream import as_v2_execution
     from recorder.demo.workload import body_bytes, iter_workload
-
-    def sdk_bytes(execution: Any) -> tuple[bytes, int]:
-        request = execution.request
-        deployment = {"name": request.get("workflow_deployment_name"), "id": request.get("workflow_deployment_id"),
-                      "release_tag": request.get("release_tag"), "external_id": request.get("external_id"),
-                      "metadata": request.get("metadata")}
-        told = to_sdk_events([json.loads(line) for line in execution.lines], deployment=deployment,
-                             previous_execution_id=request.get("previous_execution_id"))
-        return "".join(json.dumps(event, ensure_ascii=False) + "\n" for event in told).encode(), len(told)
 
     written = executions = size = 0
     # iter_workload is lazy and spreads `executions` over its simulated time span: ask for more
     # than needed (there are ~55 events per execution on average) and stop once there are enough.
     with body_path.open("wb") as body, index_path.open("w", encoding="utf-8") as index:
         for execution in iter_workload(executions=events // 20 + 100, seed=seed):
-            data, count = sdk_bytes(execution) if shape == "sdk" else (body_bytes(execution), len(execution.lines))
+            if shape == "sdk":  # the execution as the demo's v2 endpoint serves it
+                execution = as_v2_execution(execution)
+            data, count = body_bytes(execution), len(execution.lines)
             index.write(json.dumps({"offset": size, "length": len(data), "request": execution.request}) + "\n")
             body.write(data)
             size += len(data)

@@ -232,7 +232,7 @@ def build_timeline(execution: ExecutionRow, events: Iterable[EventRow]) -> Timel
     overhead = None
     chain: list[Interval] = []
     if started is not None and horizon is not None:
-        waits = _workflow_waits(events, horizon)
+        waits = _workflow_waits(fold, horizon)
         overhead = (horizon - started) - covered_us([*intervals, *waits], started, horizon)
         chain = critical_path(intervals, horizon)
     return Timeline(
@@ -290,20 +290,11 @@ def _waiting_us(fold: ExecutionFold, horizon_us: int | None) -> int:
     return fold.paused_us + max(0, horizon_us - fold.paused_since_us)
 
 
-def _workflow_waits(events: list[EventRow], horizon_us: int) -> list[Interval]:
-    """The workflow's paused stretches (WORKFLOW PAUSED until RESUMED, its end or the horizon)."""
-    waits: list[Interval] = []
-    since: int | None = None
-    for event in events:
-        if event.type != "WORKFLOW" or event.ts_us is None:
-            continue
-        if event.state == "PAUSED" and since is None:
-            since = event.ts_us
-        elif since is not None and event.state in ("RESUMED", "FULFILLED", "REJECTED"):
-            waits.append(Interval("paused", since, max(since, event.ts_us), event.position))
-            since = None
-    if since is not None:
-        waits.append(Interval("paused", since, max(since, horizon_us), len(events)))
+def _workflow_waits(fold: ExecutionFold, horizon_us: int) -> list[Interval]:
+    """The workflow's paused stretches, a pause still open lasting up to the horizon."""
+    waits = [Interval("paused", start, end, 0) for start, end in fold.pauses]
+    if fold.paused_since_us is not None:
+        waits.append(Interval("paused", fold.paused_since_us, max(fold.paused_since_us, horizon_us), 0))
     return waits
 
 

@@ -67,6 +67,17 @@ def to_sdk_events(
     return teller.tell()
 
 
+def deployment_of(request: Mapping[str, Any]) -> dict[str, Any]:
+    """What a v1 request body names of its deployment, as `to_sdk_events` takes it."""
+    return {
+        "name": request.get("workflow_deployment_name"),
+        "id": request.get("workflow_deployment_id"),
+        "release_tag": request.get("release_tag"),
+        "external_id": request.get("external_id"),
+        "metadata": request.get("metadata"),
+    }
+
+
 def sdk_error_code(code: Any) -> str:
     return _SDK_ERROR_CODES.get(code, "INTERNAL_ERROR") if isinstance(code, str) else "INTERNAL_ERROR"
 
@@ -85,11 +96,12 @@ class _Teller:
         self.workflow_definition = _definition(stable_id("workflow", name), _class_name(name, "Workflow"), ["workflow"])
         self.root_context = self._root_context(deployment)
         # A nested execution's container run (SUBWORKFLOW `execution_id`, MAP `execution_ids`),
-        # and each nested execution's first and last event: known before telling, from the whole stream.
+        # each run's execution (as its first event says) and each nested execution's last event:
+        # known before telling, from the whole stream.
         self.container_of: dict[str, str] = {}
+        self.source_of: dict[str, str] = {}
         self.node_ids: dict[str, str] = {}
         self.node_types: dict[str, str] = {}
-        self.first_event: dict[str, int] = {}
         self.last_event: dict[str, int] = {}
         self.links: list[dict[str, Any]] | None = None
         self._scan()
@@ -119,8 +131,8 @@ class _Teller:
                 if isinstance(child, str):
                     self.container_of.setdefault(child, run)
             source = data.get("source_execution_id")
+            self.source_of.setdefault(run, source if isinstance(source, str) else self.execution_id)
             if isinstance(source, str):
-                self.first_event.setdefault(source, position)
                 self.last_event[source] = position
 
     def tell(self) -> list[dict[str, Any]]:
@@ -175,15 +187,7 @@ class _Teller:
         if container is None:  # its container never named it: hang it under the root workflow
             return self._workflow_context(self.execution_id)
         return {"type": "WORKFLOW_NODE", "span_id": container, "node_definition": self._node_definition(container),
-                "parent": self._workflow_context(self._source_of(container))}
-
-    def _source_of(self, run: str) -> str:
-        for event in self.events:
-            data = event.get("data") or {}
-            if event.get("type") == "NODE" and data.get("node_result_id") == run:
-                source = data.get("source_execution_id")
-                return source if isinstance(source, str) else self.execution_id
-        return self.execution_id
+                "parent": self._workflow_context(self.source_of.get(container, self.execution_id))}
 
     def _nested_definition(self, span_id: str) -> dict[str, Any]:
         container = self.container_of.get(span_id, "")

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 from recorder.demo.execution import DemoExecution
-from recorder.demo.sdk_stream import to_sdk_events
+from recorder.demo.sdk_stream import deployment_of, to_sdk_events
 from recorder.model.request import build_deployment_stream_body, plain_inputs
 from recorder.model.timestamps import TimestampError, parse_ts_us
 
@@ -54,18 +54,15 @@ def v2_request(v1_body: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _deployment(request: Mapping[str, Any]) -> dict[str, Any]:
-    """What the request names of its deployment, for the root workflow's parent context."""
+    """What the request names of its deployment, for the root workflow's parent context: a demo
+    deployment known by either its name or its id is named by both, as Vellum's context would."""
     from recorder.demo.deployments import DEPLOYMENTS
 
-    known = next((d for d in DEPLOYMENTS if request.get("workflow_deployment_name") == d.name
-                  or request.get("workflow_deployment_id") == d.deployment_id), None)
-    return {
-        "name": known.name if known else request.get("workflow_deployment_name"),
-        "id": known.deployment_id if known else request.get("workflow_deployment_id"),
-        "release_tag": request.get("release_tag") or (known.release_tags[0] if known else None),
-        "external_id": request.get("external_id"),
-        "metadata": request.get("metadata"),
-    }
+    deployment = deployment_of(request)
+    known = next((d for d in DEPLOYMENTS if deployment["name"] == d.name or deployment["id"] == d.deployment_id), None)
+    if known is not None:
+        deployment.update(name=known.name, id=known.deployment_id, release_tag=deployment["release_tag"] or known.release_tags[0])
+    return deployment
 
 
 def _offsets(events: list[dict[str, Any]], legacy_offsets: tuple[float, ...]) -> tuple[float, ...]:

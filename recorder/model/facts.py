@@ -40,49 +40,43 @@ class ExecutionFacts:
 
     def observe(self, event: ParsedEvent) -> None:
         body = event.body
-        if event.shape is StreamShape.SDK:
-            self._observe_sdk(event)
-            return
+        sdk = event.shape is StreamShape.SDK
+        if event.ts_us is not None and (self.earliest_ts_us is None or event.ts_us < self.earliest_ts_us):
+            self.earliest_ts_us = event.ts_us
         # Only what every engine can index is copied (the parser flagged the rest; `raw` keeps it).
-        if self.run_id is None:
-            self.run_id = indexable_id(body.get("run_id"))
-        if self.external_id is None:
-            self.external_id = indexable_id(body.get("external_id"), MAX_EXTERNAL_ID_LENGTH)
-        if event.ts_us is not None and (self.earliest_ts_us is None or event.ts_us < self.earliest_ts_us):
-            self.earliest_ts_us = event.ts_us
+        if not sdk:
+            if self.run_id is None:
+                self.run_id = indexable_id(body.get("run_id"))
+            if self.external_id is None:
+                self.external_id = indexable_id(body.get("external_id"), MAX_EXTERNAL_ID_LENGTH)
         if event.type != "WORKFLOW":
             return
-        if event.state == "INITIATED" and self.started_at_us is None:
-            self.started_at_us = event.ts_us
-        elif event.state in TERMINAL_STATES and self.terminal_state is None:
-            self._terminate(event)
-
-    def _observe_sdk(self, event: ParsedEvent) -> None:
-        if event.ts_us is not None and (self.earliest_ts_us is None or event.ts_us < self.earliest_ts_us):
-            self.earliest_ts_us = event.ts_us
-        if event.type != "WORKFLOW":
-            return
-        if self.described is None:
-            context = deployment_context(event.body)
+        # The legacy envelope's payload is `data`, the SDK-style event's `body`.
+        payload = body.get("body" if sdk else "data")
+        payload = payload if isinstance(payload, dict) else {}
+        if sdk and self.described is None:
+            context = deployment_context(body)
             if context is not None:
                 self.described = _described(context)
                 self.external_id = self.external_id or self.described.get("external_id")
         if event.state == "INITIATED" and self.started_at_us is None:
             self.started_at_us = event.ts_us
-            described = dict(self.described or {})
-            inputs = event.body.get("body", {}).get("inputs") if isinstance(event.body.get("body"), dict) else None
-            if inputs is not None:
-                described["inputs"] = indexable_json(inputs)
-            previous = previous_span_of(event.body)
-            if previous is not None:
-                described["previous_execution_id"] = previous
-            self.described = described or None
+            if sdk:
+                self._describe_start(body, payload)
         elif event.state in TERMINAL_STATES and self.terminal_state is None:
-            self._terminate(event, event.body.get("body") if isinstance(event.body.get("body"), dict) else {})
+            self._terminate(event, payload)
 
-    def _terminate(self, event: ParsedEvent, data: dict[str, Any] | None = None) -> None:
-        if data is None:
-            data = event.body.get("data") or {}
+    def _describe_start(self, body: dict[str, Any], payload: dict[str, Any]) -> None:
+        """The root `initiated` event's inputs, and the execution its PREVIOUS_SPAN link continues."""
+        described = dict(self.described or {})
+        if payload.get("inputs") is not None:
+            described["inputs"] = indexable_json(payload["inputs"])
+        previous = previous_span_of(body)
+        if previous is not None:
+            described["previous_execution_id"] = previous
+        self.described = described or None
+
+    def _terminate(self, event: ParsedEvent, data: dict[str, Any]) -> None:
         self.terminal_state = event.state
         self.ended_at_us = event.ts_us
         error = data.get("error")

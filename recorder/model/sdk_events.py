@@ -64,10 +64,11 @@ def contexts_of(body: dict[str, Any]) -> list[dict[str, Any]]:
     return chain
 
 
-def deployment_context(body: dict[str, Any]) -> dict[str, Any] | None:
-    """The WORKFLOW_RELEASE_TAG context of the event's chain: the deployment, release tag,
-    external_id and metadata the execution ran with."""
-    return next((context for context in contexts_of(body) if context.get("type") == "WORKFLOW_RELEASE_TAG"), None)
+def deployment_context(body: dict[str, Any], chain: list[dict[str, Any]] | None = None) -> dict[str, Any] | None:
+    """The WORKFLOW_RELEASE_TAG context of the event's chain (`chain`, when the caller walked it
+    already): the deployment, release tag, external_id and metadata the execution ran with."""
+    contexts = contexts_of(body) if chain is None else chain
+    return next((context for context in contexts if context.get("type") == "WORKFLOW_RELEASE_TAG"), None)
 
 
 def previous_span_of(body: dict[str, Any]) -> str | None:
@@ -129,7 +130,7 @@ def parse_sdk_event(position: int, body: dict[str, Any], text: str) -> ParsedEve
         return RejectedLine(position, "an SDK event name that cannot be indexed", text)
     if state is not None:
         state = indexed_or_flagged(state, flags)
-    release = next((context for context in chain if context.get("type") == "WORKFLOW_RELEASE_TAG"), None)
+    release = deployment_context(body, chain)
     if release is not None:
         indexed_or_flagged(release.get("external_id"), flags, MAX_EXTERNAL_ID_LENGTH)
     return ParsedEvent(

@@ -204,7 +204,9 @@ class ExecutionFold:
     so a fold resumed from stored rows must be given exactly the events from that seq on.
     """
 
-    __slots__ = ("execution_id", "runs", "folded", "first_output_us", "orphan_node_events", "paused_us", "paused_since_us")
+    __slots__ = (
+        "execution_id", "runs", "folded", "first_output_us", "orphan_node_events", "paused_us", "paused_since_us", "pauses",
+    )
 
     def __init__(self, execution_id: str) -> None:
         self.execution_id = execution_id
@@ -215,6 +217,9 @@ class ExecutionFold:
         # The workflow's own waiting (WORKFLOW PAUSED until RESUMED or its end), as for a run.
         self.paused_us = 0
         self.paused_since_us: int | None = None
+        # The workflow's closed pauses as (start, end), those this fold saw itself: a fold resumed
+        # from stored rows starts with none (the timeline, which folds every event, reads them).
+        self.pauses: list[tuple[int, int]] = []
 
     @classmethod
     def resumed(
@@ -271,6 +276,7 @@ class ExecutionFold:
             self.paused_since_us = moment_us
         elif self.paused_since_us is not None and (state == "RESUMED" or state in TERMINAL_STATES):
             self.paused_us += max(0, moment_us - self.paused_since_us)
+            self.pauses.append((self.paused_since_us, max(self.paused_since_us, moment_us)))
             self.paused_since_us = None
 
     def details_from_text(

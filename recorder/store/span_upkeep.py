@@ -115,7 +115,8 @@ class SpanUpkeep:
 
     def _add(self, fold: ExecutionFold, row: tuple[Any, ...]) -> str | None:
         node_result_id = row[NODE_RESULT_ID]
-        run_type = fold.runs[node_result_id].node_type if node_result_id in fold.runs else None
+        held = fold.runs.get(node_result_id)
+        run_type = held.node_type if held is not None else None
         details = self._details.get(row[POSITION], _UNREAD)
         if details is _UNREAD:
             # Not read when taken, where the event alone said whether its payload counts; it still
@@ -123,8 +124,9 @@ class SpanUpkeep:
             unread = run_type in CONTAINER_TYPES
             details = fold.details_from_text(row[TYPE], row[STATE], node_result_id, row[NODE_TYPE], row[RAW]) if unread else None
         elif details is not None and not needs_details(row[TYPE], row[STATE], row[NODE_TYPE], run_type):
-            # Read when taken: kept only where the fold's own rule wants it (a run's name always).
-            details = RunDetails(node_name=details.node_name) if details.node_name is not None else None
+            # Read when taken: kept only where the fold's own rule wants it (a run's name, until it has one).
+            unnamed = details.node_name is not None and (held is None or held.node_name is None)
+            details = RunDetails(node_name=details.node_name) if unnamed else None
         run = fold.add(
             row[SEQ], row[TYPE], row[STATE], row[TS_US], row[RECEIVED_AT_US], row[NODE_ID], node_result_id,
             row[NODE_TYPE], row[SOURCE_EXECUTION_ID], details,

@@ -16,7 +16,7 @@ from pathlib import Path
 from vellum.client.core.pydantic_utilities import parse_obj_as
 from vellum.client.types import WorkflowEvent
 
-from recorder.demo.sdk_stream import to_sdk_events
+from recorder.demo.sdk_stream import deployment_of, to_sdk_events
 
 HERE = Path(__file__).parent
 LEGACY = HERE / "samples"
@@ -30,19 +30,12 @@ def main() -> None:
         truth = json.loads(body.with_name(body.stem + ".truth.json").read_text())
         request = truth["request"]
         legacy = [json.loads(line) for line in body.read_text().splitlines() if line.strip()]
-        deployment = {
-            "name": request.get("workflow_deployment_name"),
-            "id": request.get("workflow_deployment_id"),
-            "release_tag": request.get("release_tag"),
-            "external_id": request.get("external_id"),
-            "metadata": request.get("metadata"),
-        }
         lines = []
         lineage = truth["lineage"]
         previous = request.get("previous_execution_id")
         # The chain's first execution, recorded or not: the last ancestor, else the missing one.
         root = (lineage["missing"] or lineage["ancestors"] or [previous])[-1] if previous else None
-        told_events = to_sdk_events(legacy, deployment=deployment, previous_execution_id=previous, root_execution_id=root)
+        told_events = to_sdk_events(legacy, deployment=deployment_of(request), previous_execution_id=previous, root_execution_id=root)
         for told in told_events:
             event = parse_obj_as(WorkflowEvent, told)  # type: ignore[arg-type]
             lines.append(event.json())
