@@ -501,13 +501,11 @@ class Recorder:
         if cutoff_us is None:
             raise ValueError("older_than is required: the age or time before which executions are pruned")
         criteria = PruneCriteria(cutoff_us=cutoff_us, deployment=deployment or None, keep_failed=keep_failed)
-        on_batch = None
+        on_batch: Callable[[Any], None] | None = None
         if on_progress is not None and not dry_run:
             total = self.store.count_prunable(criteria)
             on_progress(0, total)
-
-            def on_batch(counts: Any) -> None:
-                on_progress(counts.executions, max(total, counts.executions))
+            on_batch = lambda counts: on_progress(counts.executions, max(total, counts.executions))  # noqa: E731
 
         counts = self.store.prune_executions(criteria, batch_size=batch_size, dry_run=dry_run, on_batch=on_batch)
         vacuumed = vacuum and not dry_run

@@ -7,7 +7,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder.model.events import ParsedEvent, RejectedLine, indexable_id, is_indexable_text, parse_line
+from recorder.model.events import ParsedEvent, RejectedLine, parse_line
+from recorder.model.indexed import indexable_id, is_indexable_text
 from recorder.model.lines import split_body
 
 json_values = st.recursive(

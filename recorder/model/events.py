@@ -2,7 +2,7 @@
 
 `parse_line` reads any line; a legacy WORKFLOW/NODE envelope is indexed here, an SDK-style event
 of the v2 stream by recorder.model.sdk_events, both into the forms of recorder.model.indexed
-(named here too, where most callers take them from).
+(ParsedEvent and RejectedLine are named here too, where callers of `parse_line` take them from).
 
 The verbatim text is authoritative; the extracted fields are an index over it. A line is never
 dropped: it becomes an event (flagged when it carries something unknown) or a reject with a reason.
@@ -17,18 +17,13 @@ from typing import Any
 import orjson
 
 from recorder.model import sdk_events
-from recorder.model.indexed import (  # noqa: F401 - the line's parsed forms and index rules, named here too
+from recorder.model.indexed import (
     MAX_EXTERNAL_ID_LENGTH,
     MAX_ID_LENGTH,
-    MAX_INDEXED_DEPTH,
     ParsedEvent,
     RejectedLine,
-    indexable_id,
-    indexable_json,
-    indexable_text,
     indexed_or_flagged,
     is_indexable_json,
-    is_indexable_text,
     timestamp_us,
     why_not_indexable,
 )

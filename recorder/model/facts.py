@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from recorder.model.events import MAX_EXTERNAL_ID_LENGTH, MAX_ID_LENGTH, ParsedEvent, indexable_id, indexable_json, indexable_text
+from recorder.model.indexed import MAX_EXTERNAL_ID_LENGTH, MAX_ID_LENGTH, ParsedEvent, indexable_id, indexable_json, indexable_text
 from recorder.model.sdk_events import deployment_context, previous_span_of
 from recorder.model.vocabulary import INCOMPLETE, TERMINAL_STATES, StreamShape
 

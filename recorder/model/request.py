@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from recorder.model.cassette import REDACTED
-from recorder.model.endpoints import STREAM_PATH, WorkflowStream, deployment_in_path, deployment_stream_path, stream_of_path
-from recorder.model.events import (
+from recorder.model.endpoints import STREAM_PATH, WorkflowStream, deployment_in_path, deployment_stream_path
+from recorder.model.indexed import (
     MAX_EXTERNAL_ID_LENGTH,
     MAX_ID_LENGTH,
     MAX_INDEXED_DEPTH,

@@ -45,3 +45,14 @@ def renew(connection: Connection) -> None:
     """Make the store a new one to its readers (after it was emptied): a new id, the cursor at 0."""
     connection.execute(_state.delete())
     connection.execute(_state.insert().values(id=1, store_id=str(uuid.uuid4()), change_seq=0))
+
+
+def reidentify(connection: Connection) -> tuple[str, str]:
+    """Make the store a new one to readers of its copies, keeping its rows' stamps: a new id and
+    the cursor moved on (never back, as `renew` does after a wipe). For deletions, which no
+    `change_seq > N` pull can see. Returns the old id and the new."""
+    advance(connection)
+    old = connection.execute(select(_state.c.store_id).where(_state.c.id == 1)).scalar_one()
+    new = str(uuid.uuid4())
+    connection.execute(update(_state).where(_state.c.id == 1).values(store_id=new))
+    return old, new

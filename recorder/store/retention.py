@@ -56,7 +56,6 @@ and 0.18 s).
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
@@ -67,7 +66,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from recorder.model.vocabulary import Outcome
 from recorder.store import change_cursor, export_cursors
 from recorder.store.bulk import in_chunks
-from recorder.store.schema import Actual, Event, Execution, NodeSpan, Recording, Reject, StatusCheck, StoreState
+from recorder.store.schema import Actual, Event, Execution, NodeSpan, Recording, Reject, StatusCheck
 
 if TYPE_CHECKING:
     from sqlalchemy import Select
@@ -81,7 +80,6 @@ _recordings = Recording.__table__
 _rejects = Reject.__table__
 _status_checks = StatusCheck.__table__
 _actuals = Actual.__table__
-_state = StoreState.__table__
 
 # The most executions one batch may take: their ids go into IN lists, which SQLite bounds.
 MAX_BATCH_SIZE = 10_000
@@ -529,8 +527,5 @@ def _delete_recordings(connection: Connection, recording_ids: Sequence[int]) -> 
 def _renew_identity(engine: Engine) -> None:
     """A new store_id, the cursor moved on (see module doc): every reader's copy rebuilds."""
     with engine.begin() as connection:
-        change_cursor.advance(connection)
-        old = connection.execute(select(_state.c.store_id).where(_state.c.id == 1)).scalar_one()
-        new = str(uuid.uuid4())
-        connection.execute(update(_state).where(_state.c.id == 1).values(store_id=new))
+        old, new = change_cursor.reidentify(connection)
         export_cursors.follow_store(connection, old, new)

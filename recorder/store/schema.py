@@ -15,7 +15,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from recorder.model.events import MAX_ID_LENGTH
+from recorder.model.indexed import MAX_ID_LENGTH
 
 # Stable constraint names, so migrations can address them identically on both engines.
 NAMING_CONVENTION = {
