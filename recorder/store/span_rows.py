@@ -7,6 +7,12 @@ contract tests check that it matches the table.
 
 from __future__ import annotations
 
+import json
+from operator import attrgetter
+from typing import Any
+
+from recorder.model.spans import RunFold
+
 SPAN_COLUMNS: tuple[str, ...] = (
     "execution_id",
     "node_result_id",
@@ -38,3 +44,16 @@ SPAN_COLUMNS: tuple[str, ...] = (
     "node_name",
     "change_seq",
 )
+
+
+def span_row(execution_id: str, run: RunFold, place: tuple[str | None, int]) -> tuple[Any, ...]:
+    """The node_spans row of a folded run at its `place` (container, depth), all but the last
+    column: the change cursor is known only in the transaction that stores it."""
+    children = json.dumps(list(run.child_execution_ids)) if run.child_execution_ids else None
+    return (execution_id, *_IDS(run), *place, *_TIMES(run), children, *_USAGE(run))
+
+
+# The run's fields in SPAN_COLUMNS order, around the columns that do not come from the run.
+_IDS = attrgetter("node_result_id", "node_id", "node_type", "source_execution_id")
+_TIMES = attrgetter(*SPAN_COLUMNS[SPAN_COLUMNS.index("state") : SPAN_COLUMNS.index("child_execution_ids")])
+_USAGE = attrgetter(*SPAN_COLUMNS[SPAN_COLUMNS.index("model_name") : SPAN_COLUMNS.index("change_seq")])

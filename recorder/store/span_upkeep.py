@@ -1,5 +1,8 @@
 """Keeping `node_spans` and the executions' span aggregates in step with the events, at ingest.
 
+Most spans are drafted where the lines are parsed (recorder.store.span_drafts) and written as they
+are; this is the store's own fold, for the executions whose draft does not fit what is stored (an
+execution stored before by another recording, a conflicting line, a fold the drafts dropped).
 Each flush folds the event rows it newly stored into their executions' spans with the timeline's
 own rules (recorder.model.spans) and upserts the runs that changed, in the flush's transaction.
 A fold resumes where the stored rows left it: an execution's stored events are always a prefix of
@@ -11,27 +14,23 @@ events. The same happens when nothing is held for the execution in memory, excep
 its span rows back is enough when the check holds.
 
 The writer keeps the folds of executions still streaming in memory (a live stream's next flush
-costs no read), and drops those whose workflow ended.
+costs no read), and drops those whose workflow ended. Payloads are parsed again from the stored
+text, only for the events whose run keeps a part of them.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
-from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, select
 
-from recorder.model.events import ParsedEvent
-from recorder.model.vocabulary import StreamShape
-from recorder.model.spans import CONTAINER_TYPES, ExecutionFold, RunDetails, RunFold, SpanTotals, fold_events, needs_details, run_details
+from recorder.model.spans import ExecutionFold, RunFold, SpanTotals, fold_events, is_sdk_text
 from recorder.store.event_rows import (
     EXECUTION_ID,
     NODE_ID,
     NODE_RESULT_ID,
     NODE_TYPE,
-    POSITION,
     RAW,
     RECEIVED_AT_US,
     SEQ,
@@ -41,7 +40,7 @@ from recorder.store.event_rows import (
     TYPE,
 )
 from recorder.store.schema import Event, NodeSpan
-from recorder.store.span_rows import SPAN_COLUMNS
+from recorder.store.span_rows import span_row
 
 if TYPE_CHECKING:
     from recorder.store.dialects import Dialect
@@ -52,31 +51,17 @@ _RESUMED_FIELDS = tuple(name for name in RunFold.__slots__ if name not in ("node
 _MAX_HELD = 20_000
 
 _spans = NodeSpan.__table__
-_UNREAD: Any = object()
 
 
 class SpanUpkeep:
-    """The span folds of one writer's executions, and the upsert of what each flush changed."""
+    """The store's own span folds of one writer's executions, and the upsert of what each flush
+    changed, for the executions whose drafted spans do not fit (recorder.store.span_drafts)."""
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
         self._folds: dict[str, ExecutionFold] = {}
         # What each held run's row said about nesting when last written: (parent, depth).
         self._nesting: dict[str, dict[str, tuple[str | None, int]]] = {}
-        # The payload parts of the lines taken since the last flush, by line position, read while
-        # the parsed line was at hand (parsing the stored text again cost a tenth of the upkeep).
-        self._details: dict[int, RunDetails | None] = {}
-        self._containers: set[str] = set()  # runs seen as SUBWORKFLOW or MAP: all their payloads count
-
-    def take(self, event: ParsedEvent) -> None:
-        """Read what the parsed line adds to its run, if anything, before the parse is dropped."""
-        if event.node_type in CONTAINER_TYPES and event.node_result_id is not None:
-            self._containers.add(event.node_result_id)
-        run_type = "MAP" if event.node_result_id in self._containers else None
-        # A v2 stream's node events name their run's node: each is read (no text is parsed for it).
-        sdk_node = event.shape is StreamShape.SDK and event.type == "NODE"
-        if sdk_node or needs_details(event.type, event.state, event.node_type, run_type):
-            self._details[event.position] = run_details(event.body, event.state, event.node_type)
 
     def fold(
         self,
@@ -101,7 +86,8 @@ class SpanUpkeep:
             if fold is None or fold.folded != count:
                 fold = self._resume(connection, execution_id, count, before)
             if _continues(fold, new_rows):
-                touched = {self._add(fold, row) for row in new_rows}
+                sdk = is_sdk_text(new_rows[0][RAW])
+                touched = {self._add(fold, row, sdk) for row in new_rows}
                 touched.discard(None)
             else:
                 fold = self._refold(connection, execution_id)
@@ -110,25 +96,13 @@ class SpanUpkeep:
             totals[execution_id] = fold.totals()
             self._hold(fold)
         self._dialect.upsert_spans(connection, changed)
-        self._details.clear()
         return totals
 
-    def _add(self, fold: ExecutionFold, row: tuple[Any, ...]) -> str | None:
-        node_result_id = row[NODE_RESULT_ID]
-        held = fold.runs.get(node_result_id)
-        run_type = held.node_type if held is not None else None
-        details = self._details.get(row[POSITION], _UNREAD)
-        if details is _UNREAD:
-            # Not read when taken, where the event alone said whether its payload counts; it still
-            # does if its run is a container only an earlier recording saw (rare: checked first).
-            unread = run_type in CONTAINER_TYPES
-            details = fold.details_from_text(row[TYPE], row[STATE], node_result_id, row[NODE_TYPE], row[RAW]) if unread else None
-        elif details is not None and not needs_details(row[TYPE], row[STATE], row[NODE_TYPE], run_type):
-            # Read when taken: kept only where the fold's own rule wants it (a run's name, until it has one).
-            unnamed = details.node_name is not None and (held is None or held.node_name is None)
-            details = RunDetails(node_name=details.node_name) if unnamed else None
+    def _add(self, fold: ExecutionFold, row: tuple[Any, ...], sdk: bool) -> str | None:
+        # The payload is parsed again from the stored text, and only where the run keeps a part of it.
+        details = fold.details_from_text(row[TYPE], row[STATE], row[NODE_RESULT_ID], row[NODE_TYPE], row[RAW], sdk)
         run = fold.add(
-            row[SEQ], row[TYPE], row[STATE], row[TS_US], row[RECEIVED_AT_US], row[NODE_ID], node_result_id,
+            row[SEQ], row[TYPE], row[STATE], row[TS_US], row[RECEIVED_AT_US], row[NODE_ID], row[NODE_RESULT_ID],
             row[NODE_TYPE], row[SOURCE_EXECUTION_ID], details,
         )
         return None if run is None else run.node_result_id
@@ -182,7 +156,7 @@ class SpanUpkeep:
         for key, place in fold.nesting().items():
             if key in touched or written.get(key) != place:
                 written[key] = place
-                rows.append(_span_row(fold.execution_id, fold.runs[key], place, change_seq))
+                rows.append(span_row(fold.execution_id, fold.runs[key], place) + (change_seq,))
         return rows
 
 
@@ -190,14 +164,3 @@ def _continues(fold: ExecutionFold, rows: Sequence[tuple[Any, ...]]) -> bool:
     """Whether `rows` are exactly the events after those the fold holds (seq n, n+1, ...)."""
     first = fold.folded
     return all(row[SEQ] == first + offset for offset, row in enumerate(rows))
-
-
-def _span_row(execution_id: str, run: RunFold, place: tuple[str | None, int], change_seq: int) -> tuple[Any, ...]:
-    children = json.dumps(list(run.child_execution_ids)) if run.child_execution_ids else None
-    return (execution_id, *_IDS(run), *place, *_TIMES(run), children, *_USAGE(run), change_seq)
-
-
-# The run's fields in SPAN_COLUMNS order, around the columns that do not come from the run.
-_IDS = attrgetter("node_result_id", "node_id", "node_type", "source_execution_id")
-_TIMES = attrgetter(*SPAN_COLUMNS[SPAN_COLUMNS.index("state") : SPAN_COLUMNS.index("child_execution_ids")])
-_USAGE = attrgetter(*SPAN_COLUMNS[SPAN_COLUMNS.index("model_name") : SPAN_COLUMNS.index("change_seq")])

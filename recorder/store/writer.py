@@ -10,22 +10,26 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from recorder.model.events import ParsedEvent, RejectedLine, parse_line
+from recorder.model.events import ParsedEvent, RejectedLine
 from recorder.model.facts import ExecutionFacts
 from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
 from recorder.model.timestamps import now_us
 from recorder.model.vocabulary import Outcome
 from recorder.store import change_cursor
+from recorder.model.spans import SpanTotals
+from recorder.store.body_blocks import Block, BodyBlocks
 from recorder.store.bulk import InsertedEvents, insert_events
-from recorder.store.event_rows import EXECUTION_ID, POSITION, RAW, RECEIVED_AT_US, SEQ, event_row, stamped
+from recorder.store.event_rows import EXECUTION_ID, POSITION, RAW, RECEIVED_AT_US, SEQ, stamped
 from recorder.store.executions import stored_executions, sync_executions
+from recorder.store.prepare import LinePreparer, ParsedCallback, PreparedBatch, PreparerState
 from recorder.store.span_upkeep import SpanUpkeep
 from recorder.store.schema import Event, Execution, Recording, Reject
 
@@ -68,7 +72,13 @@ class RecordingResult:
 
 
 class RecordingWriter:
-    """Stores the lines of one stream as they come. Use `Store.writer(...)` to make one."""
+    """Stores the lines of one stream as they come. Use `Store.writer(...)` to make one.
+
+    Lines reach it three ways: one at a time (`add`), as blocks of a body it cuts and hashes
+    (`cut`, then `add_block`), or as batches prepared elsewhere from its blocks (`hand_over`,
+    then `add_prepared`: recorder.stream.parse_stage). However they come, a commit stores the
+    same rows (recorder.store.prepare).
+    """
 
     def __init__(
         self,
@@ -80,22 +90,23 @@ class RecordingWriter:
         policy: FlushPolicy,
         on_commit: Callable[[list[int]], None] | None = None,
         spans: bool = True,
+        scrub: Callable[[bytes], bytes] | None = None,
     ) -> None:
         self._engine = engine
+        # The store's own span fold, for the executions a draft does not fit (recorder.store.span_drafts).
         # Off only to measure what keeping spans costs (bench/): the store's spans then lag its events.
         self._spans = SpanUpkeep(dialect) if spans else None
+        self._undrafted: set[str] = set()
         self._dialect = dialect
         # Told the received_at_us of every line just committed (benchmarks measure commit delay).
         self._on_commit = on_commit
         self._request = request
         self._policy = policy
-        self._sha = hashlib.sha256()
-        self._event_rows: list[tuple[Any, ...]] = []
+        self._blocks = BodyBlocks(scrub)
+        self._batch = PreparedBatch(drafts={} if spans else None)  # prepared, not committed yet
         self._reject_rows: list[dict[str, Any]] = []
-        self._touched: dict[str, ExecutionFacts] = {}
-        self._facts: dict[str, ExecutionFacts] = {}
+        self._facts: dict[str, ExecutionFacts] = {}  # every execution of the stream, in order
         self._blank_lines: list[list[Any]] = []
-        self._next_seq: dict[str, int] = {}
         # Lines of this body stored under another recording (see `recordings.stored_elsewhere`).
         self._elsewhere_events: list[list[Any]] = []
         self._elsewhere_rejects: list[list[int]] = []
@@ -118,66 +129,99 @@ class RecordingWriter:
                     heartbeat_at_us=now_us(),
                 )
             ).inserted_primary_key[0]
+        # Prepares the lines here until `hand_over` gives its state to a parse stage elsewhere.
+        self._preparer: LinePreparer | None = LinePreparer(PreparerState(self.recording_id, spans=spans))
 
     @property
     def pending(self) -> int:
         """Lines received but not yet committed."""
-        return len(self._event_rows) + len(self._reject_rows)
+        prepared = len(self._batch.event_rows) + len(self._reject_rows)
+        return prepared + (self._preparer.pending if self._preparer is not None else 0)
 
     def add(self, line: RawLine, received_at_us: int | None = None, *, autoflush: bool = True) -> ParsedEvent | RejectedLine | None:
         """Take one line; commits a batch when the flush policy says so (unless `autoflush` is off,
         for a caller that decides itself). Returns what the line was."""
         received_at_us = received_at_us if received_at_us is not None else now_us()
-        self._sha.update(line.data)
-        if line.terminated:
-            self._sha.update(b"\n")
-        self._ends_with_newline = line.terminated
-        self._lines = max(self._lines, line.position + 1)
-        parsed = parse_line(line)
-        if parsed is None:
-            if line.data:
-                self._blank_lines.append([line.position, line.data.decode("utf-8", errors="replace")])
-            return None
-        if isinstance(parsed, RejectedLine):
-            self._reject_rows.append(
-                {
-                    "recording_id": self.recording_id,
-                    "position": parsed.position,
-                    "reason": parsed.reason,
-                    "raw": parsed.raw,
-                    "raw_bytes": parsed.raw_bytes,
-                    "received_at_us": received_at_us,
-                    # The body up to and including this line: the same line of the same body.
-                    "line_key": self._sha.copy().hexdigest(),
-                }
-            )
-        else:
-            self._take_event(parsed, received_at_us)
-        if self._oldest_pending is None:
-            self._oldest_pending = time.monotonic()
-        if autoflush and (self.pending >= self._policy.max_events or self.flush_due()):
-            self.flush()
+        block = self._blocks.whole(line.data + b"\n" if line.terminated else line.data, received_at_us)
+        parsed = self._local_preparer().add_line(line, received_at_us, block.block_id, len(block.data))
+        self._arrived(autoflush)
         return parsed
+
+    def cut(self, chunk: bytes, received_at_us: int) -> Block | None:
+        """The lines `chunk` completes as the body's next block, hashed (None while none is complete).
+        Safe to call from one other thread than the one that commits."""
+        return self._blocks.cut(chunk, received_at_us)
+
+    @property
+    def body_bytes(self) -> int:
+        """Bytes of the body cut into blocks so far."""
+        return self._blocks.size
+
+    def cut_end(self, received_at_us: int | None = None) -> Block | None:
+        """The body's unterminated last line as a block, if it has one."""
+        return self._blocks.end(received_at_us if received_at_us is not None else now_us())
+
+    def add_block(self, block: Block, on_parsed: ParsedCallback | None = None, *, autoflush: bool = True) -> None:
+        """Take a block from `cut`; `on_parsed` is told what each of its lines was."""
+        self._local_preparer().add_block(block, on_parsed)
+        self._arrived(autoflush)
 
     def add_parsed(self, event: ParsedEvent, received_at_us: int) -> None:
         """Take a line parsed elsewhere (the ingest benchmark times the store apart from the
         parser); never flushes. The body's hash and framing then cover only what `add` took."""
-        self._lines = max(self._lines, event.position + 1)
-        self._take_event(event, received_at_us)
-        if self._oldest_pending is None:
-            self._oldest_pending = time.monotonic()
+        self._local_preparer().add_parsed(event, received_at_us)
+        self._arrived(autoflush=False)
 
-    def _take_event(self, parsed: ParsedEvent, received_at_us: int) -> None:
-        seq = self._next_seq.get(parsed.execution_id, 0)
-        self._next_seq[parsed.execution_id] = seq + 1
-        self._event_rows.append(event_row(parsed, self.recording_id, received_at_us, seq))
-        if self._spans is not None:
-            self._spans.take(parsed)
-        facts = self._facts.get(parsed.execution_id)
-        if facts is None:
-            facts = self._facts[parsed.execution_id] = ExecutionFacts(parsed.execution_id)
-        facts.observe(parsed)
-        self._touched[parsed.execution_id] = facts
+    def hand_over(self) -> PreparerState:
+        """Stop preparing lines here: what a parse stage continues from. From now on lines come
+        as `add_prepared` batches, prepared from this writer's blocks in order."""
+        preparer = self._local_preparer()
+        self._absorb(preparer.take())
+        self._preparer = None
+        return preparer.state
+
+    def add_prepared(self, batch: PreparedBatch, *, autoflush: bool = True) -> None:
+        """Take lines prepared elsewhere from this writer's blocks (see `hand_over`)."""
+        if self._preparer is not None:
+            raise RuntimeError("this writer prepares its lines itself: hand_over() first")
+        self._absorb(batch)
+        self._arrived(autoflush)
+
+    def _local_preparer(self) -> LinePreparer:
+        if self._preparer is None:
+            raise RuntimeError("this writer's lines are prepared by a parse stage now (see hand_over)")
+        return self._preparer
+
+    def _arrived(self, autoflush: bool) -> None:
+        if self._oldest_pending is None and self.pending:
+            self._oldest_pending = time.monotonic()
+        if autoflush and (self.batch_full or self.flush_due()):
+            self.flush()
+
+    def _absorb(self, batch: PreparedBatch) -> None:
+        """Add a prepared batch to what the next commit stores, keying its rejects by the body's hash."""
+        for reject in batch.rejects:
+            line = reject.line
+            self._reject_rows.append(
+                {
+                    "recording_id": self.recording_id,
+                    "position": line.position,
+                    "reason": line.reason,
+                    "raw": line.raw,
+                    "raw_bytes": line.raw_bytes,
+                    "received_at_us": reject.received_at_us,
+                    # The body up to and including this line: the same line of the same body.
+                    "line_key": self._blocks.line_key(reject.block_id, reject.end),
+                }
+            )
+        batch.rejects = []
+        self._blank_lines += batch.blank_lines
+        batch.blank_lines = []
+        self._facts.update(batch.facts)
+        self._batch.then(batch)
+        self._lines = max(self._lines, batch.lines)
+        self._ends_with_newline = batch.ends_with_newline
+        self._blocks.release_through(batch.last_block_id)
 
     @property
     def batch_full(self) -> bool:
@@ -198,32 +242,64 @@ class RecordingWriter:
     def flush(self) -> None:
         """Commit everything received so far, in one transaction: the events, the rejects, the
         executions they touch, and those executions' node spans, all stamped with one change."""
+        if self._preparer is not None and self._preparer.pending:
+            self._absorb(self._preparer.take())
+        batch, touched = self._batch, self._batch.facts
         with self._engine.begin() as connection:
             change_seq = change_cursor.advance(connection)
-            rows = stamped(self._event_rows, change_seq)
+            rows = stamped(batch.event_rows, change_seq)
             inserted = insert_events(self._dialect, connection, rows)
             self._events += inserted.new.total()
             self._duplicates += len(inserted.duplicates)
             self._note_events_elsewhere(inserted.duplicates)
             self._store_rejects(connection, self._reject_rows + [self._conflict_reject(row) for row in inserted.conflicts])
-            if self._touched:
-                stored = stored_executions(connection, list(self._touched))
-                totals = {}
-                if self._spans is not None:  # also with nothing new: the batch's payload notes are dropped
-                    totals = self._spans.fold(connection, _new_rows(rows, inserted), stored, change_seq)
+            if touched:
+                stored = stored_executions(connection, list(touched))
+                totals = self._keep_spans(connection, batch, rows, inserted, stored, change_seq) if self._spans is not None else {}
                 sync_executions(
-                    connection, self._dialect, list(self._touched.values()), stored=stored, totals=totals,
+                    connection, self._dialect, list(touched.values()), stored=stored, totals=totals,
                     new_events=inserted.new, recording_id=self.recording_id, request=self._request, change_seq=change_seq,
                 )
             connection.execute(update(Recording).where(Recording.id == self.recording_id).values(**self._progress()))
         if self._on_commit is not None:
-            self._on_commit([row[RECEIVED_AT_US] for row in self._event_rows] + [row["received_at_us"] for row in self._reject_rows])
+            self._on_commit([row[RECEIVED_AT_US] for row in batch.event_rows] + [row["received_at_us"] for row in self._reject_rows])
         if self._spans is not None:
-            self._spans.forget([execution_id for execution_id, facts in self._touched.items() if facts.terminal_state is not None])
-        self._event_rows.clear()
-        self._reject_rows.clear()
-        self._touched.clear()
+            self._spans.forget([execution_id for execution_id, facts in touched.items() if facts.terminal_state is not None])
+        self._batch = PreparedBatch(drafts={} if self._spans is not None else None)
+        self._reject_rows = []
         self._oldest_pending = None
+
+    def _keep_spans(
+        self, connection: Any, batch: PreparedBatch, rows: list[tuple[Any, ...]], inserted: InsertedEvents,
+        stored: dict[str, Any], change_seq: int,
+    ) -> dict[str, SpanTotals]:
+        """Write the touched executions' spans: the draft where it is exactly what the store must
+        hold (every event it folded, and only those, is stored, all by this stream), else the
+        store's own fold. Returns each execution's span totals."""
+        assert self._spans is not None
+        in_batch = Counter(row[EXECUTION_ID] for row in rows)
+        drafts = batch.drafts or {}
+        totals: dict[str, SpanTotals] = {}
+        drafted: list[tuple[Any, ...]] = []
+        for execution_id in batch.facts:
+            draft = drafts.get(execution_id)
+            before = stored.get(execution_id)
+            if (
+                draft is not None
+                and execution_id not in self._undrafted
+                and draft.count_before == (before.event_count if before is not None else 0)
+                and inserted.new.get(execution_id, 0) == in_batch[execution_id]
+            ):
+                totals[execution_id] = draft.totals
+                drafted.extend(row + (change_seq,) for row in draft.rows.values())
+            else:
+                # Once folded by the store, always: the draft no longer describes what is stored.
+                self._undrafted.add(execution_id)
+        if len(totals) < len(batch.facts):
+            own = [row for row in _new_rows(rows, inserted) if row[EXECUTION_ID] in self._undrafted]
+            totals.update(self._spans.fold(connection, own, stored, change_seq))
+        self._dialect.upsert_spans(connection, drafted)
+        return totals
 
     def _store_rejects(self, connection: Any, rows: list[dict[str, Any]]) -> None:
         """Insert rejected lines; one already stored (the same body recorded before) is referred to."""
@@ -296,7 +372,7 @@ class RecordingWriter:
             execution_ids=list(self._facts),
         )
         if self._has_body(outcome):
-            values["body_sha256"] = self._sha.hexdigest()
+            values["body_sha256"] = self._blocks.hexdigest()
         if self._events >= LARGE_LOAD_EVENTS:
             with self._engine.begin() as connection:
                 self._dialect.refresh_statistics(connection)
@@ -344,7 +420,7 @@ class RecordingWriter:
         with self._engine.begin() as connection:
             change_seq = change_cursor.advance(connection)
             earlier = connection.execute(
-                select(Recording.id, Recording.request).where(Recording.body_sha256 == self._sha.hexdigest())
+                select(Recording.id, Recording.request).where(Recording.body_sha256 == self._blocks.hexdigest())
             ).one()
             changes: dict[str, Any] = {
                 "event_count": Recording.event_count + moved_events,

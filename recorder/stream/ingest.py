@@ -1,7 +1,8 @@
 """Ingesting recorded response bodies: NDJSON files, stdin, any iterable of byte chunks, cassettes.
 
 Files are read in chunks and written in large batches, so memory stays bounded by the batch size
-whatever the file size. Stdin may be a stream still arriving (`curl -sN ... | recorder ingest -`):
+whatever the file size; past the first few MiB, a body's lines are parsed in a process of its own
+while this one writes (recorder.stream.parse_stage). Stdin may be a stream still arriving (`curl -sN ... | recorder ingest -`):
 it is read as bytes come and recorded like a live stream, committed within the live flush window
 even while the pipe is quiet.
 
@@ -23,12 +24,16 @@ from typing import Any, BinaryIO
 
 from recorder.model.cassette import FORMAT, Cassette
 from recorder.model.events import load_json
-from recorder.model.lines import LineSplitter, RawLine
+from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
 from recorder.model.timestamps import now_us
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
+from recorder.stream.parse_stage import ParseStage, record_in_stage
 
 CHUNK_SIZE = 1 << 20
+# A body longer than this is parsed in a process of its own from here on: below it, starting the
+# process (~0.1 s) would cost more than it saves.
+STAGE_AFTER_BYTES = 4 << 20
 STDIN = "-"
 # How every cassette begins once whitespace is dropped (see recorder.model.cassette.is_cassette).
 _CASSETTE_HEAD = b'{"format":"' + FORMAT.encode() + b'"'
@@ -48,18 +53,33 @@ def ingest_chunks(
     request: dict[str, Any] | RecordedRequest | None = None,
     policy: FlushPolicy | None = None,
     spans: bool = True,
+    stage_after_bytes: int | None = STAGE_AFTER_BYTES,
 ) -> RecordingResult:
-    """Record one response body that arrives as byte chunks (split anywhere). `spans=False` is
-    for benchmarks only (see `Store.writer`)."""
+    """Record one response body that arrives as byte chunks (split anywhere).
+
+    Once the body has passed `stage_after_bytes` (None: never), a parse process is started, and
+    the rest of the body is parsed there as soon as it is up, while this thread commits
+    (recorder.stream.parse_stage). `spans=False` is for benchmarks only (see `Store.writer`)."""
     writer = store.writer(source=source, request=request, policy=policy or FlushPolicy.bulk(), spans=spans)
-    splitter = LineSplitter()
-    for chunk in chunks:
-        received_at_us = now_us()  # the lines of one chunk arrived together
-        for line in splitter.feed(chunk):
-            writer.add(line, received_at_us)
-    last = splitter.finish()
-    if last is not None:
-        writer.add(last)
+    chunks = iter(chunks)
+    stage: ParseStage | None = None
+    try:
+        for chunk in chunks:
+            block = writer.cut(chunk, now_us())  # the lines of one chunk arrived together
+            if block is not None:
+                writer.add_block(block)
+            if stage is not None and stage.ready:
+                record_in_stage(writer, chunks, stage)
+                break
+            if stage is None and stage_after_bytes is not None and writer.body_bytes >= stage_after_bytes:
+                stage = ParseStage()
+        else:
+            last = writer.cut_end()
+            if last is not None:
+                writer.add_block(last)
+    finally:
+        if stage is not None:
+            stage.close()
     return writer.finish()
 
 

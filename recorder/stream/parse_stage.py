@@ -1,0 +1,180 @@
+"""The parse stage: a process that prepares a recording's lines while the writer commits them.
+
+Parsing a line, numbering it and folding its spans (recorder.store.prepare) costs about as much as
+writing it, and Python runs one thread at a time, so on one process ingest costs their sum. Moved
+to a process of its own (recorder.stream.parse_worker), parsing overlaps the writes: on two cores
+ingest costs the larger of the two.
+
+The writer hands over where its preparation stands (`RecordingWriter.hand_over`), between two
+blocks; from then on it cuts and hashes the body's blocks (cheap: a few calls per read), the
+process prepares them, and the writer commits the batches that come back, in order. Nothing is
+lost or reordered at the handover: the process continues the very state the writer stopped at.
+Memory stays bounded: blocks wait in a pipe, batches in a short queue, and each side blocks when
+the other falls behind.
+
+A failure on either side stops both: a dead process fails the writer's next read
+(`ParseStageFailed`, with the process's traceback when it had one), and `close` ends the process
+when the writer fails. What was committed stays committed; the recording is left `in_progress`,
+as after any failure mid-stream.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from recorder.model.timestamps import now_us
+from recorder.store.body_blocks import Block
+from recorder.store.prepare import PreparedBatch, PreparerState
+from recorder.store.writer import RecordingWriter
+from recorder.stream.stage_messages import END, HINT, READY, StageError
+
+# Prepared batches waiting for the writer, at most (each up to stage_messages.BATCH_LINES lines).
+MAX_WAITING_BATCHES = 8
+
+
+class ParseStageFailed(RuntimeError):
+    """The parse process died or failed; the message says how."""
+
+
+class ParseStage:
+    """One parse process for one recording. Start it early: it is usable once `ready`."""
+
+    def __init__(self) -> None:
+        env = dict(os.environ)
+        # The process imports the recorder this process runs, wherever it was imported from.
+        package_root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "recorder.stream.parse_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        self._ready = threading.Event()
+        self._batches: queue.Queue[Any] = queue.Queue(maxsize=MAX_WAITING_BATCHES)
+        self._stopping = False
+        self._receiver = threading.Thread(target=self._receive, name="recorder-parse-stage", daemon=True)
+        self._receiver.start()
+
+    @property
+    def ready(self) -> bool:
+        """Whether the process is up (or already gone: `begin` then says why)."""
+        return self._ready.is_set()
+
+    def wait_ready(self, timeout_s: float | None = None) -> bool:
+        return self._ready.wait(timeout_s)
+
+    def begin(self, state: PreparerState) -> None:
+        """Continue a stream's preparation from `state` (RecordingWriter.hand_over)."""
+        self._send(state)
+
+    def submit(self, block: Block) -> None:
+        """Prepare the next block; blocks while the process is that far behind."""
+        self._send(block)
+
+    def hint(self) -> None:
+        """Ask for what is prepared so far (a live stream has nothing more waiting)."""
+        self._send(HINT)
+
+    def end(self) -> None:
+        """The body ended: the process sends its last batch and exits."""
+        self._send(END)
+
+    def next_batch(self, timeout_s: float | None = None) -> PreparedBatch | None:
+        """The next prepared batch, None after the last one; raises queue.Empty after `timeout_s`."""
+        message = self._batches.get(timeout=timeout_s)
+        if isinstance(message, ParseStageFailed):
+            raise message
+        if isinstance(message, StageError):
+            raise ParseStageFailed(f"the parse process failed:\n{message.traceback}")
+        return None if message == END else message
+
+    def close(self) -> None:
+        """Stop the process (at once, unless it already finished) and its reader thread."""
+        self._stopping = True
+        if self._receiver.is_alive():
+            self._process.kill()  # it has not finished: nothing it would still send is wanted
+        try:
+            self._process.stdin.close()
+        except OSError:
+            pass
+        self._process.wait()
+        while self._receiver.is_alive():  # it may wait to queue a batch nobody will take
+            try:
+                self._batches.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._process.stdout.close()
+        try:  # wake a thread still waiting for a batch
+            self._batches.put_nowait(ParseStageFailed("the parse stage was stopped"))
+        except queue.Full:
+            pass
+
+    def _send(self, message: object) -> None:
+        try:
+            pickle.dump(message, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self._process.stdin.flush()
+        except (OSError, ValueError) as exc:  # a closed pipe: the process is gone
+            raise ParseStageFailed(f"the parse process is gone (exit code {self._process.poll()})") from exc
+
+    def _receive(self) -> None:
+        try:
+            while True:
+                message = pickle.load(self._process.stdout)
+                if message == READY:
+                    self._ready.set()
+                    continue
+                self._batches.put(message)
+                if message == END or isinstance(message, StageError):
+                    return
+        except Exception as exc:  # noqa: BLE001 - the writer's thread raises it
+            if not self._stopping:
+                code = self._process.wait()
+                self._batches.put(ParseStageFailed(f"the parse process exited (code {code}) without finishing: {exc!r}"))
+        finally:
+            self._ready.set()
+
+
+def record_in_stage(writer: RecordingWriter, chunks: Iterator[bytes], stage: ParseStage) -> None:
+    """Record the rest of a body through `stage` (ready): a reader thread cuts and hashes the
+    chunks into blocks and submits them, this thread commits what comes back."""
+    stage.begin(writer.hand_over())
+    failure: list[BaseException] = []
+
+    def read() -> None:
+        try:
+            for chunk in chunks:
+                block = writer.cut(chunk, now_us())
+                if block is not None:
+                    stage.submit(block)
+            last = writer.cut_end()
+            if last is not None:
+                stage.submit(last)
+            stage.end()
+        except BaseException as exc:  # noqa: BLE001 - raised on the writer's thread
+            failure.append(exc)
+            stage.close()
+
+    reader = threading.Thread(target=read, name="recorder-stage-reader", daemon=True)
+    reader.start()
+    try:
+        while (batch := stage.next_batch()) is not None:
+            writer.add_prepared(batch)
+    except ParseStageFailed:
+        reader.join()
+        if failure:
+            raise failure[0] from None
+        raise
+    except BaseException:
+        stage.close()
+        reader.join()
+        raise
+    reader.join()
