@@ -65,6 +65,13 @@ class SecretScrubber:
             return data
         return _scrubbed(data, self._bytes, REDACTED.encode(), self._value)
 
+    def lines(self, block: bytes) -> bytes:
+        """Whole lines, each without the secrets as `data` would give it: one look at the block
+        first, since most blocks hold no secret at all."""
+        if self._bytes is None or not self._may_hold(block) or not self._bytes.search(block):
+            return block
+        return b"\n".join(self.data(line) for line in block.split(b"\n"))
+
     def _may_hold(self, data: bytes) -> bool:
         """A quick look before the full pattern, which costs a lot more on every line of a stream."""
         if b"\\" in data and (self._short_escapable or b"\\u" in data):

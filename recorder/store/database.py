@@ -127,14 +127,17 @@ class Store:
         policy: FlushPolicy | None = None,
         on_commit: Callable[[list[int]], None] | None = None,
         spans: bool = True,
+        scrub: Callable[[bytes], bytes] | None = None,
     ) -> RecordingWriter:
-        """A writer for one stream; call `add` per line and `finish` at the end. `spans=False`
-        leaves node_spans and the span aggregates behind the events: only benchmarks want that."""
+        """A writer for one stream; call `add` per line (or `cut` and `add_block` per read) and
+        `finish` at the end. `scrub` rewrites each block of whole lines before it is hashed and
+        stored (a live stream's secrets). `spans=False` leaves node_spans and the span aggregates
+        behind the events: only benchmarks want that."""
         if isinstance(request, dict):
             request = RecordedRequest.from_body(request)
         return RecordingWriter(
             self.engine, self.backend, source=source, request=request, policy=policy or FlushPolicy(), on_commit=on_commit,
-            spans=spans,
+            spans=spans, scrub=scrub,
         )
 
     # -- point reads ------------------------------------------------------------------------------
