@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import pickle
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -61,8 +62,18 @@ class ParseStage:
         self._ready = threading.Event()
         self._batches: queue.Queue[Any] = queue.Queue(maxsize=MAX_WAITING_BATCHES)
         self._stopping = False
+        self.begun = False
         self._receiver = threading.Thread(target=self._receive, name="recorder-parse-stage", daemon=True)
         self._receiver.start()
+
+    @property
+    def pid(self) -> int:
+        return self._process.pid
+
+    @property
+    def exit_code(self) -> int | None:
+        """The process's exit status once it has ended (negative: the signal that ended it)."""
+        return self._process.poll()
 
     @property
     def ready(self) -> bool:
@@ -75,6 +86,7 @@ class ParseStage:
     def begin(self, state: PreparerState) -> None:
         """Continue a stream's preparation from `state` (RecordingWriter.hand_over)."""
         self._send(state)
+        self.begun = True
 
     def submit(self, block: Block) -> None:
         """Prepare the next block; blocks while the process is that far behind."""
@@ -123,7 +135,13 @@ class ParseStage:
             pickle.dump(message, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
             self._process.stdin.flush()
         except (OSError, ValueError) as exc:  # a closed pipe: the process is gone
-            raise ParseStageFailed(f"the parse process is gone (exit code {self._process.poll()})") from exc
+            raise ParseStageFailed(self._how_it_died()) from exc
+
+    def _how_it_died(self) -> str:
+        code = self._process.wait()
+        if code < 0:
+            return f"the parse process was killed ({signal.Signals(-code).name}) before the body ended"
+        return f"the parse process exited (code {code}) before the body ended"
 
     def _receive(self) -> None:
         try:
@@ -137,8 +155,7 @@ class ParseStage:
                     return
         except Exception as exc:  # noqa: BLE001 - the writer's thread raises it
             if not self._stopping:
-                code = self._process.wait()
-                self._batches.put(ParseStageFailed(f"the parse process exited (code {code}) without finishing: {exc!r}"))
+                self._batches.put(ParseStageFailed(f"{self._how_it_died()} ({exc!r})"))
         finally:
             self._ready.set()
 

@@ -143,28 +143,26 @@ class StreamSink:
                     if last is not None:
                         writer.add_block(last, self._after_line, autoflush=False)
                     return
+                if self._stage is None and self._stage_backlog is not None and self._backlog() >= self._stage_backlog:
+                    self._stage = ParseStage()  # started now, used once it is up
+                if self._stage is not None and self._stage.ready:
+                    self._run_staged(last_beat)
+                    return
                 if writer.batch_full or writer.flush_due():
                     writer.flush()
                     last_beat = time.monotonic()
                 elif writer.pending == 0 and time.monotonic() - last_beat >= HEARTBEAT_S:
                     writer.heartbeat()
                     last_beat = time.monotonic()
-                if self._backlog_building():
-                    if self._stage is None:
-                        self._stage = ParseStage()
-                    elif self._stage.ready:
-                        self._run_staged(last_beat)
-                        return
         except BaseException as exc:  # noqa: BLE001 - reported to the feeding thread, never lost
             self._failure = exc
         finally:
             if self._stage is not None:
                 self._stage.close()
 
-    def _backlog_building(self) -> bool:
-        return self._stage_backlog is not None and (
-            self._stage is not None or self._lines_fed - self._lines_taken >= self._stage_backlog
-        )
+    def _backlog(self) -> int:
+        """Lines received and not committed yet: queued, or taken and waiting for the next commit."""
+        return self._lines_fed - self._lines_taken + self._writer.pending
 
     def _take(self, item: Any) -> bool:
         """Add a queued chunk's complete lines; True when the item says the stream is closing."""
@@ -190,7 +188,7 @@ class StreamSink:
         try:
             while True:
                 try:
-                    batch = stage.next_batch(timeout=self._wait_s(last_beat))
+                    batch = stage.next_batch(self._wait_s(last_beat))
                 except queue.Empty:
                     pass  # nothing new: only the clock moved
                 except ParseStageFailed:

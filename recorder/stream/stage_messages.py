@@ -16,7 +16,7 @@ HINT = "hint"
 # Parent to worker: the body ended; worker to parent: that was the last batch.
 END = "end"
 # The worker sends a batch once it holds this many lines, at the latest.
-BATCH_LINES = 4_096
+BATCH_LINES = 512
 
 
 @dataclass(frozen=True, slots=True)
