@@ -47,6 +47,18 @@ def peak_rss_mb() -> float:
     return kib / 1024 if sys.platform != "darwin" else kib / (1024 * 1024)
 
 
+def children_peak_rss_mb() -> float:
+    """Peak RSS of the largest child this process has waited for (the parse stage's process), in MiB."""
+    kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return kib / 1024 if sys.platform != "darwin" else kib / (1024 * 1024)
+
+
+def children_cpu_s() -> float:
+    """CPU seconds of the children this process has waited for."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def recorder_fingerprint(*parts: str) -> str:
     """A short hash of recorder's Python sources: the files or folders `parts` (relative to the
     package, e.g. "store", "api.py"), or the whole package. Figures are only comparable between

@@ -76,6 +76,8 @@ from typing import Any
 from _common import (
     DEFAULT_PG_URL,
     Stopwatch,
+    children_cpu_s,
+    children_peak_rss_mb,
     exit_on_sigterm,
     info,
     libpq_url,
@@ -99,10 +101,10 @@ RAW_BATCH = 50_000
 TARGET_RATIO = 0.8
 TARGET_RSS_MB = 500
 TARGET_SPAN_RATIO = 0.85
-PHASES = ("ingest", "store", "raw", "streams", "spans")
+PHASES = ("ingest", "store", "prepare", "raw", "streams", "spans")
 SEED = 7
 # The recorder code these figures measure: parser, store, ingest path, public API, workload.
-MEASURED_CODE = ("model", "store", "stream/ingest.py", "api.py", "demo")
+MEASURED_CODE = ("model", "store", "stream/ingest.py", "stream/parse_stage.py", "stream/parse_worker.py", "api.py", "demo")
 
 Result = dict[str, Any]
 
@@ -190,7 +192,9 @@ def iter_row_batches(body_path: str, batch_size: int, recording_id: int) -> Iter
 
 
 def _result(events: int, clock: Stopwatch, **details: Any) -> Result:
-    return {"events": events, "seconds": clock.wall, "cpu_seconds": clock.cpu, "peak_rss_mb": peak_rss_mb(), **details}
+    """A phase's figures; a parse stage's process, if the phase had one, is in `stage_*` (it has ended by now)."""
+    stage = {"stage_cpu_seconds": children_cpu_s(), "stage_peak_rss_mb": children_peak_rss_mb()} if children_cpu_s() else {}
+    return {"events": events, "seconds": clock.wall, "cpu_seconds": clock.cpu, "peak_rss_mb": peak_rss_mb(), **stage, **details}
 
 
 def phase_recorder_ingest(url: str, body_path: str, profile_path: str | None = None) -> Result:
@@ -247,6 +251,30 @@ def phase_recorder_store_only(url: str, body_path: str) -> Result:
     finally:
         store.close()
     return _result(result.events_stored, clock, **{name: stopwatch.wall for name, stopwatch in parts.items()})
+
+
+def phase_prepare(url: str, body_path: str) -> Result:
+    """What the parse stage's process does for the body, alone, in this process: blocks cut and
+    hashed, lines parsed, numbered, their facts gathered and spans drafted into batches
+    (recorder.store.prepare), and each batch pickled as the process sends it. No database (`url`
+    is unused): this is the rate parsing could feed a writer at."""
+    import pickle
+
+    from recorder.store.body_blocks import BodyBlocks
+    from recorder.store.prepare import LinePreparer, PreparerState
+    from recorder.stream.stage_messages import BATCH_LINES
+
+    blocks, preparer = BodyBlocks(), LinePreparer(PreparerState(recording_id=1))
+    clock = Stopwatch()
+    with open(body_path, "rb") as body, clock.timing():
+        for chunk in iter(lambda: body.read(CHUNK_SIZE), b""):
+            block = blocks.cut(chunk, now_us())
+            if block is not None:
+                preparer.add_block(block)
+            if preparer.pending >= BATCH_LINES:
+                pickle.dumps(preparer.take(), protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dumps(preparer.take(), protocol=pickle.HIGHEST_PROTOCOL)
+    return _result(preparer.state.next_position, clock)
 
 
 def phase_recorder_streams(url: str, body_path: str, index_path: str) -> Result:
@@ -347,11 +375,13 @@ def report_phase(backend: str, name: str, result: Result, expected: int, load_be
     details = ", ".join(
         f"{key} {value:.1f} s" if isinstance(value, float) else f"{key} {value}"
         for key, value in result.items()
-        if key not in ("events", "seconds", "cpu_seconds", "peak_rss_mb")
+        if key not in ("events", "seconds", "cpu_seconds", "peak_rss_mb", "stage_cpu_seconds", "stage_peak_rss_mb")
     )
+    stage = result.get("stage_cpu_seconds")
     info(
         f"{backend} {name}: {result['events']} events in {result['seconds']:.1f} s (cpu {result['cpu_seconds']:.1f} s) "
         f"= {rate(result):,.0f} events/s, peak RSS {result['peak_rss_mb']:.0f} MB, load {load_before} -> {load_average()}"
+        + (f"; parse stage cpu {stage:.1f} s, peak RSS {result['stage_peak_rss_mb']:.0f} MB" if stage else "")
         + (f"; {details}" if details else "")
     )
     if result["events"] != expected:
@@ -379,6 +409,7 @@ def run_backend(backend: str, args: argparse.Namespace, body: Path, index: Path,
     available: dict[str, list[tuple[str, str, Callable[..., Result], tuple[Any, ...]]]] = {
         "ingest": [("recorder_ingest", "ingest", phase_recorder_ingest, ())],
         "store": [("recorder_store_only", "store", phase_recorder_store_only, ())],
+        "prepare": [("prepare_only", "prepare", phase_prepare, ())],
         "raw": [("raw_driver", "raw", phase_raw_sqlite if backend == "sqlite" else phase_raw_postgresql, (args.raw_batch,))],
         "streams": [("recorder_per_stream", "streams", phase_recorder_streams, (str(index),))],
         "spans": [("ingest_spans_on", "spans", phase_ingest_chunks, (True,)),
@@ -387,7 +418,7 @@ def run_backend(backend: str, args: argparse.Namespace, body: Path, index: Path,
     phases = [phase for name in args.phases for phase in available[name]]
     best: dict[str, Result] = {}
     least_cpu: dict[str, float] = {}  # per phase, over the rounds: less disturbed by other load than wall time
-    peak_rss = 0.0
+    peak_rss = stage_rss = 0.0
     for round_ in range(1, args.repeat + 1):
         for name, tag, function, extra in phases:
             info(f"{backend} {name}: running" + (f" (round {round_} of {args.repeat})" if args.repeat > 1 else ""))
@@ -403,6 +434,7 @@ def run_backend(backend: str, args: argparse.Namespace, body: Path, index: Path,
             least_cpu[name] = min(least_cpu.get(name, result["cpu_seconds"]), result["cpu_seconds"])
             if name == "recorder_ingest":
                 peak_rss = max(peak_rss, result["peak_rss_mb"])
+                stage_rss = max(stage_rss, result.get("stage_peak_rss_mb", 0.0))
     if args.profile:
         profile_path = str(workdir / f"profile-{backend}.prof")
         info(f"{backend}: profiling the recorder ingest (a separate run, not part of the figures)")
@@ -412,17 +444,19 @@ def run_backend(backend: str, args: argparse.Namespace, body: Path, index: Path,
     rates = {name: rate(result) for name, result in best.items()}
     raw = rates.get("raw_driver")
     figures: list[tuple[str, str, Any]] = []
-    for name in ("recorder_ingest", "recorder_store_only", "raw_driver", "recorder_per_stream", "ingest_spans_on", "ingest_spans_off"):
+    for name in ("recorder_ingest", "recorder_store_only", "prepare_only", "raw_driver", "recorder_per_stream", "ingest_spans_on",
+                 "ingest_spans_off"):
         if name in rates:
             figures.append((backend, f"{name}_events_per_s", round(rates[name])))
     for name, figure in (("recorder_ingest", "ratio_end_to_end"), ("recorder_store_only", "ratio_store_only"),
-                         ("recorder_per_stream", "ratio_per_stream")):
+                         ("prepare_only", "ratio_prepare_only"), ("recorder_per_stream", "ratio_per_stream")):
         if raw and name in rates:
             figures.append((backend, figure, f"{rates[name] / raw:.2f}"))
     if "recorder_ingest" in rates:
         figures.append((backend, "peak_rss_mb", round(peak_rss)))
+        figures.append((backend, "stage_peak_rss_mb", round(stage_rss)))
         if raw:
-            met = rates["recorder_ingest"] / raw >= TARGET_RATIO and peak_rss < TARGET_RSS_MB
+            met = rates["recorder_ingest"] / raw >= TARGET_RATIO and peak_rss < TARGET_RSS_MB and stage_rss < TARGET_RSS_MB
             info(
                 f"{backend}: target (recorder ingest >= {TARGET_RATIO:.0%} of the raw driver's rate, < {TARGET_RSS_MB} MB RSS) "
                 f"{'met' if met else 'NOT met'}"

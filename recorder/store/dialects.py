@@ -194,14 +194,19 @@ class SqliteDialect(Dialect):
         # The driver's executemany straight from the row tuples, inside the caller's transaction:
         # building a dict per row for SQLAlchemy's executemany cost as much as the insert itself.
         cursor = connection.connection.driver_connection.cursor()
-        new: Counter[str] = Counter()
         try:
-            for execution_id, group in groupby(rows, key=itemgetter(EXECUTION_ID)):
-                cursor.executemany(self._INSERT_EVENTS, list(group))
-                new[execution_id] += max(cursor.rowcount, 0)
+            cursor.executemany(self._INSERT_EVENTS, rows)
+            inserted = max(cursor.rowcount, 0)
         finally:
             cursor.close()
-        return new, (self._compare_skipped(connection, rows) if new.total() < len(rows) else [])
+        new = Counter(map(itemgetter(EXECUTION_ID), rows))
+        if inserted == len(rows):
+            return new, []
+        # Some rows were skipped: which, and whether each is the same line as the one stored.
+        skipped = self._compare_skipped(connection, rows)
+        by_position = {row[POSITION]: row[EXECUTION_ID] for row in rows}
+        new.subtract(by_position[position] for position, _ in skipped)
+        return +new, skipped
 
     def _compare_skipped(self, connection: Connection, rows: Sequence[tuple[Any, ...]]) -> list[tuple[int, bool]]:
         """(position, same line) for each row another line already held the (execution_id, seq) of."""

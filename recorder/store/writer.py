@@ -1,9 +1,11 @@
-"""Writing one consumed stream into the store, line by line, in small durable batches.
+"""Writing one consumed stream into the store, in small durable batches.
 
 The same writer serves bulk ingest (large batches, no time bound) and the live consumer (a few
 dozen events or a fraction of a second, whichever comes first), so both paths store identical rows.
-A process killed between batches loses at most the open batch; what was committed stays, and the
-recording is left `in_progress` with its lines so far.
+What it commits is prepared (recorder.store.prepare) either here or in the parse stage's process;
+a commit is then only database work: the events, the rejects, the executions they touch and their
+spans, in one transaction. A process killed between batches loses at most the open batch; what
+was committed stays, and the recording is left `in_progress` with its lines so far.
 """
 
 from __future__ import annotations

@@ -20,7 +20,6 @@ as after any failure mid-stream.
 
 from __future__ import annotations
 
-import os
 import pickle
 import queue
 import signal
@@ -41,6 +40,12 @@ from recorder.stream.stage_messages import END, HINT, READY, StageError
 MAX_WAITING_BATCHES = 8
 
 
+_BOOT = (
+    "import sys; root = sys.argv[1]; root in sys.path or sys.path.insert(0, root); "
+    "from recorder.stream.parse_worker import main; sys.exit(main())"
+)
+
+
 class ParseStageFailed(RuntimeError):
     """The parse process died or failed; the message says how."""
 
@@ -49,15 +54,11 @@ class ParseStage:
     """One parse process for one recording. Start it early: it is usable once `ready`."""
 
     def __init__(self) -> None:
-        env = dict(os.environ)
-        # The process imports the recorder this process runs, wherever it was imported from.
+        # Isolated (-I: no current directory, no PYTHONPATH on the path), then given the folder
+        # this recorder was imported from: the process runs this very code, whatever else is around.
         package_root = str(Path(__file__).resolve().parents[2])
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "recorder.stream.parse_worker"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            env=env,
+            [sys.executable, "-I", "-c", _BOOT, package_root], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         self._ready = threading.Event()
         self._batches: queue.Queue[Any] = queue.Queue(maxsize=MAX_WAITING_BATCHES)

@@ -1,4 +1,4 @@
-"""The parse stage's process: `python -m recorder.stream.parse_worker`, driven by recorder.stream.parse_stage.
+"""The parse stage's process, started and driven by recorder.stream.parse_stage.
 
 It reads pickled messages on stdin (a PreparerState, then blocks, flush hints and the end) and
 writes pickled PreparedBatch objects on stdout. It imports the parser and the row layouts only,
