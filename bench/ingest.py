@@ -6,15 +6,22 @@
 What is measured, per backend (each phase in a fresh spawned interpreter, on a fresh database):
 
 1. recorder_ingest (end to end): `Recorder(store=Store(url)).ingest(FILE)`, exactly what
-   `recorder ingest FILE` runs on one large NDJSON body: 1 MiB reads, `LineSplitter`,
-   `parse_line`, `RecordingWriter` with `FlushPolicy.bulk()` (one transaction per `max_events`
-   events, printed in the output, each also syncing the `executions` rows and the recording's
-   progress). Timed from the call to its return (schema creation by `Store(url)` is not timed).
-   Its peak RSS is the `peak_rss_mb` figure.
-2. recorder_store_only: the same events, read, parsed and handed to the writer
-   (`RecordingWriter.add_parsed`) *before* each batch is timed, then committed through the writer's own `flush()`: `insert_events` plus the per-batch
-   `sync_executions` and progress update, in the writer's batch size and transactions. This
-   separates what the store layer costs from what reading and parsing cost.
+   `recorder ingest FILE` runs on one large NDJSON body: 1 MiB reads cut into blocks of whole lines
+   and hashed; the first 4 MiB prepared (parsed, numbered, facts and span drafts) in this process,
+   the rest in the parse stage's process once it is up (recorder.stream.parse_stage) while this
+   one commits through `RecordingWriter` with `FlushPolicy.bulk()` (one transaction per
+   `max_events` events, printed in the output, each also syncing the `executions` rows, the spans
+   and the recording's progress). Timed from the call to its return (schema creation by
+   `Store(url)` is not timed). Its peak RSS is the `peak_rss_mb` figure, the parse process's
+   `stage_peak_rss_mb` (its CPU time is printed beside the phase).
+2. recorder_store_only: the same events, read, parsed and prepared (`RecordingWriter.add_parsed`)
+   *before* each batch is timed, then committed through the writer's own `flush()`:
+   `insert_events` plus the spans, the per-batch `sync_executions` and the progress update, in the
+   writer's batch size and transactions. This is the writing side of the pipeline alone.
+2b. prepare_only (`--phases prepare`): the parsing side alone, with no database: what the parse
+   stage's process does for the body (blocks cut and hashed, lines prepared into batches, each
+   batch pickled as the process sends it). End to end, on two cores, is at best the lower of the
+   two rates.
 3. raw_driver: the very same row tuples (recorder's parser and `recorder.store.bulk.event_row` layout, built
    untimed batch by batch) into an identical, empty `events` table (made by the recorder's
    migrations, so same keys and indexes), through the driver's fastest path: sqlite3
@@ -23,7 +30,7 @@ What is measured, per backend (each phase in a fresh spawned interpreter, on a f
    transaction. Only the driver calls and the commits are timed.
 
 The ratios (recorder rate / raw driver rate) are what the issue's target is about: recorder ingest
->= 80% of the raw driver's rate on both engines, in < 500 MB RSS.
+>= 80% of the raw driver's rate on both engines, in < 500 MB RSS (each process).
 
 `--spans-off` adds two phases for issue 12's span upkeep: the body through `ingest_chunks` with
 `FlushPolicy.bulk()` as `recorder ingest` does, once with the upkeep of `node_spans` and the

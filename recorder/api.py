@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -103,7 +104,7 @@ class Recorder:
         body = itertools.chain((head,), rest)
         if path == STDIN:
             return ingest_arriving_chunks(self.store, body, source=source, request=request)
-        return ingest_chunks(self.store, body, source=source, request=request)
+        return ingest_chunks(self.store, body, source=source, request=request, body_bytes=Path(path).stat().st_size)
 
     def ingest_lines(self, lines: Iterable[bytes | str], *, request: dict[str, Any] | None = None, source: str = "api") -> RecordingResult:
         """Record any iterable of raw lines (without their newlines) as one stream."""

@@ -54,15 +54,19 @@ def ingest_chunks(
     policy: FlushPolicy | None = None,
     spans: bool = True,
     stage_after_bytes: int | None = STAGE_AFTER_BYTES,
+    body_bytes: int | None = None,
 ) -> RecordingResult:
     """Record one response body that arrives as byte chunks (split anywhere).
 
     Once the body has passed `stage_after_bytes` (None: never), a parse process is started, and
     the rest of the body is parsed there as soon as it is up, while this thread commits
-    (recorder.stream.parse_stage). `spans=False` is for benchmarks only (see `Store.writer`)."""
+    (recorder.stream.parse_stage); a body known to be that long (`body_bytes`, a file's size)
+    starts it at once. `spans=False` is for benchmarks only (see `Store.writer`)."""
     writer = store.writer(source=source, request=request, policy=policy or FlushPolicy.bulk(), spans=spans)
     chunks = iter(chunks)
     stage: ParseStage | None = None
+    if stage_after_bytes is not None and body_bytes is not None and body_bytes >= stage_after_bytes:
+        stage_after_bytes = 0
     try:
         for chunk in chunks:
             block = writer.cut(chunk, now_us())  # the lines of one chunk arrived together
@@ -166,7 +170,7 @@ def ingest_path(
     source, chunks = open_body(path, on_bytes)
     if path == STDIN:
         return ingest_arriving_chunks(store, chunks, source=source, request=request)
-    return ingest_chunks(store, chunks, source=source, request=request)
+    return ingest_chunks(store, chunks, source=source, request=request, body_bytes=Path(path).stat().st_size)
 
 
 def open_body(path: str, on_bytes: Callable[[int], None] | None = None) -> tuple[str, Iterator[bytes]]:

@@ -28,13 +28,15 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from recorder.model.timestamps import now_us
 from recorder.store.body_blocks import Block
 from recorder.store.prepare import PreparedBatch, PreparerState
-from recorder.store.writer import RecordingWriter
 from recorder.stream.stage_messages import END, HINT, READY, StageError
+
+if TYPE_CHECKING:
+    from recorder.store.writer import RecordingWriter
 
 # Prepared batches waiting for the writer, at most (each up to stage_messages.BATCH_LINES lines).
 MAX_WAITING_BATCHES = 8
