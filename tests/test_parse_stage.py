@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from recorder.demo.workload import body_bytes, iter_workload
 from recorder.model.secrets import SecretScrubber
 from recorder.store import FlushPolicy, Outcome, Recording, Store
 from recorder.store.body_blocks import BodyBlocks
@@ -265,3 +268,59 @@ def test_a_live_stream_that_falls_behind_is_parsed_in_the_stage(store: Store, ot
     assert stored(store) == stored(other_store)
     assert SECRET.encode() not in b"".join(event.raw.encode() for event in store.events("secret"))
     assert_spans_match_timelines(store, execution_ids(store))
+
+
+def test_a_recording_killed_while_staged_leaves_a_consistent_store_and_no_parse_process(store_url: str) -> None:
+    """`recorder ingest -` on a stream that falls behind, killed (SIGKILL) once the parse process
+    runs: the process it started goes too, and what was committed is whole."""
+    body = b"".join(body_bytes(execution) for execution in iter_workload(executions=300, seed=3))
+    process = subprocess.Popen([sys.executable, "-m", "recorder.cli", "--db", store_url, "ingest", "-"],
+                               stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        process.stdin.write(body[: len(body) // 2])
+        process.stdin.flush()
+        parse_process = wait_for(lambda: children_of(process.pid), "the parse process to start")[0]
+        wait_for(lambda: count_events(store_url), "a first commit")
+    finally:
+        process.kill()
+        process.wait(30)
+    wait_for(lambda: not running(parse_process), "the parse process to end with its parent")
+    with Store(store_url) as store:
+        (recording,) = [row for row in stored(store)["recordings"]]
+        assert recording.outcome == Outcome.IN_PROGRESS
+        ids = execution_ids(store)
+        for execution_id in ids:  # each execution's stored events are a prefix of its stream
+            assert [event.seq for event in store.events(execution_id)] == list(range(len(store.events(execution_id))))
+        assert_spans_match_timelines(store, ids)
+
+
+def wait_for(check, what: str, within_s: float = 60.0):  # noqa: ANN001, ANN201 - a test helper
+    deadline = time.monotonic() + within_s
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"waited {within_s:.0f} s for {what}"
+        time.sleep(0.05)
+    return result
+
+
+def children_of(pid: int) -> list[int]:
+    """The process's children, whichever of its threads started them."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children += [int(child) for child in (task / "children").read_text().split()]
+        except FileNotFoundError:  # the thread ended meanwhile
+            pass
+    return children
+
+
+def running(pid: int) -> bool:
+    """Whether the process exists and is not a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def count_events(store_url: str) -> int:
+    with Store(store_url) as store, store.engine.connect() as connection:
+        return connection.execute(select(func.count()).select_from(Event)).scalar_one()
