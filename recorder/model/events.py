@@ -84,22 +84,33 @@ def load_json(text: str, utf8: bytes | None = None) -> Any:
     orjson is several times faster; json accepts the rare valid-but-odd input orjson refuses (lone
     surrogate escapes, NaN, 1e400) and keeps integers beyond 64 bits exact where orjson would
     turn them into floats. `utf8`, the text's own bytes when the caller has them (a received
-    line), spares encoding it again for the two byte scans below.
+    line), spares encoding it again for the byte scan below.
     """
     data = utf8 if utf8 is not None else text.encode("utf-8", "surrogatepass")
     classes = data.translate(_BYTE_CLASSES)
-    # The count bounds the depth, so the exact measure runs only for a line with many brackets.
-    if classes.count(b"[") > MAX_PARSE_DEPTH and _nesting_depth(text) > MAX_PARSE_DEPTH:
-        raise ValueError(f"nested deeper than {MAX_PARSE_DEPTH} levels")
     try:
         if _LONG_DIGIT_RUN not in classes:
             try:
-                return orjson.loads(data)
+                body = orjson.loads(data)
             except orjson.JSONDecodeError:
                 pass
+            else:
+                # A document nested deeper than MAX_PARSE_DEPTH opens that many brackets and closes
+                # them all: one orjson read whole and shorter than that (most lines) needs no count.
+                if len(data) < 2 * (MAX_PARSE_DEPTH + 1) or not _too_deep(text, classes):
+                    return body
+                raise ValueError(f"nested deeper than {MAX_PARSE_DEPTH} levels")
+        if _too_deep(text, classes):
+            raise ValueError(f"nested deeper than {MAX_PARSE_DEPTH} levels")
         return json.loads(text)
     except RecursionError:
         raise ValueError("nested too deeply to read") from None
+
+
+def _too_deep(text: str, classes: bytes) -> bool:
+    """Whether brackets nest deeper than MAX_PARSE_DEPTH outside strings; counting them (in the
+    line's byte classes) bounds the depth, so only a line with many is measured exactly."""
+    return classes.count(b"[") > MAX_PARSE_DEPTH and _nesting_depth(text) > MAX_PARSE_DEPTH
 
 
 def _nesting_depth(text: str) -> int:
