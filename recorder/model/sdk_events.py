@@ -112,7 +112,15 @@ def parse_sdk_event(position: int, body: dict[str, Any], text: str) -> ParsedEve
     source = around if isinstance(around, str) and around != execution_id else None
 
     node_id = node_type = node_result_id = None
-    if name.startswith(WORKFLOW_PREFIX) and not nested:
+    if name.startswith(NODE_PREFIX):  # first: most events are a node's
+        event_type, state = "NODE", name[len(NODE_PREFIX):].upper()
+        node_result_id = span_id
+        if not nested:  # no workflow around it: keyed by its own span, which names no execution
+            flags.append(Flag.SCHEMA_DRIFT)
+        node_id = _definition_id(payload.get("node_definition"), flags)
+        if state not in SDK_NODE_STATES:
+            flags.append(Flag.UNKNOWN_STATE)
+    elif name.startswith(WORKFLOW_PREFIX) and not nested:
         event_type, state = "WORKFLOW", name[len(WORKFLOW_PREFIX):].upper()
         source = None
         if state not in SDK_WORKFLOW_STATES:
@@ -125,19 +133,11 @@ def parse_sdk_event(position: int, body: dict[str, Any], text: str) -> ParsedEve
         node_id = _definition_id(payload.get("workflow_definition"), flags)
         if state not in SDK_WORKFLOW_STATES:
             flags.append(Flag.UNKNOWN_STATE)
-    elif name.startswith(NODE_PREFIX):
-        event_type, state = "NODE", name[len(NODE_PREFIX):].upper()
-        node_result_id = span_id
-        if not nested:  # no workflow around it: keyed by its own span, which names no execution
-            flags.append(Flag.SCHEMA_DRIFT)
-        node_id = _definition_id(payload.get("node_definition"), flags)
-        if state not in SDK_NODE_STATES:
-            flags.append(Flag.UNKNOWN_STATE)
-    else:
+    else:  # kept under the name it came with, which must then be indexable
         event_type, state = name, None
         flags.append(Flag.UNKNOWN_TYPE)
-    if indexed_or_flagged(event_type, flags) is None:
-        return RejectedLine(position, "an SDK event name that cannot be indexed", text)
+        if indexed_or_flagged(name, flags) is None:
+            return RejectedLine(position, "an SDK event name that cannot be indexed", text)
     if state is not None:
         state = indexed_or_flagged(state, flags)
     if release is not None:
