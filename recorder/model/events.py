@@ -188,7 +188,7 @@ def _node_type(data: dict, flags: list[str]) -> str | None:
 
 def _has_unknown_value_type(data: dict) -> bool:
     """Look at the typed values the client validates by tag; an unknown tag drops the event there.
-    (A plain loop: every line passes here, and a generator under any() cost it ~0.5 us more.)"""
+    (A plain loop: every line passes here, and a generator under any() cost it ~0.3 us more.)"""
     candidates: list[Any] = []
     for key in ("inputs", "outputs", "input_values", "output_values"):
         items = data.get(key)
