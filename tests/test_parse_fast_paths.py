@@ -43,7 +43,12 @@ def plain_load(text: str) -> object:
     in_string = escaped = False
     for char in text:  # the structural depth, walked character by character
         if in_string:
-            escaped, in_string = (not escaped and char == "\\"), in_string and (escaped or char != '"')
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
         elif char == '"':
             in_string = True
         elif char in "[{":
