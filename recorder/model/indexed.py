@@ -137,6 +137,10 @@ def indexed_or_flagged(value: Any, flags: list[str], max_length: int = sys.maxsi
     return None
 
 
+def unique_flags(flags: list[str]) -> tuple[str, ...]:
+    """An event's flags, each once, in the order they were first raised."""
+    # Most lines raise none, and dict.fromkeys of an empty list still costs ~0.2 us.
+    return tuple(dict.fromkeys(flags)) if flags else ()
 
 
 def timestamp_us(ts: Any, *, required: bool, flags: list[str]) -> int | None:

@@ -12,9 +12,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RawLine:
-    """One line of a body: its bytes without the `\\n`, and its 0-based index in the stream."""
+    """One line of a body: its bytes without the `\\n`, and its 0-based index in the stream.
+
+    Read-only by convention (`dataclasses.replace` makes a changed copy), not frozen: a frozen
+    dataclass sets each field through `object.__setattr__`, which made creating a line three times
+    as costly (~0.4 us more), on every line of every stream.
+    """
 
     position: int
     data: bytes
@@ -48,16 +53,17 @@ class LineSplitter:
         return bytes(self._pending)
 
     def feed(self, chunk: bytes) -> list[RawLine]:
-        if not chunk:
-            return []
-        self._pending += chunk
         if b"\n" not in chunk:
+            self._pending += chunk
             return []
-        *complete, rest = self._pending.split(b"\n")
-        self._pending = bytearray(rest)
-        lines = [RawLine(self._next_position + i, bytes(data)) for i, data in enumerate(complete)]
-        self._next_position += len(lines)
-        return lines
+        # Split the chunk itself, so that each line is copied once, straight into its own bytes.
+        complete = bytes(chunk).split(b"\n")
+        if self._pending:
+            complete[0] = bytes(self._pending + complete[0])
+        self._pending = bytearray(complete.pop())
+        start = self._next_position
+        self._next_position += len(complete)
+        return list(map(RawLine, range(start, self._next_position), complete))
 
     def finish(self) -> RawLine | None:
         if not self._pending:

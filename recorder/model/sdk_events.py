@@ -33,6 +33,7 @@ from recorder.model.indexed import (
     indexed_or_flagged,
     is_indexable_json,
     timestamp_us,
+    unique_flags,
 )
 from recorder.model.vocabulary import (
     NESTED_WORKFLOW,
@@ -88,8 +89,17 @@ def parse_sdk_event(position: int, body: dict[str, Any], text: str) -> ParsedEve
     flags: list[str] = []
     span_id = indexed_or_flagged(body.get("span_id"), flags, MAX_ID_LENGTH)
     chain = contexts_of(body)
-    workflows = [context for context in chain if context.get("type") == "WORKFLOW"]
-    root = workflows[-1].get("span_id") if workflows else span_id
+    # One look at each context: the outermost WORKFLOW is the root, the nearest WORKFLOW_RELEASE_TAG
+    # the deployment (what deployment_context finds).
+    root_workflow = release = None
+    for context in chain:
+        kind = context.get("type")
+        if kind == "WORKFLOW":
+            root_workflow = context
+        elif kind == "WORKFLOW_RELEASE_TAG" and release is None:
+            release = context
+    nested = root_workflow is not None  # the event sits in a workflow: it is not the root workflow's own
+    root = root_workflow.get("span_id") if nested else span_id
     execution_id = indexed_or_flagged(root, flags, MAX_ID_LENGTH)
     if execution_id is None or not execution_id:
         return RejectedLine(position, "an SDK event without a root workflow span_id string", text)
@@ -102,7 +112,15 @@ def parse_sdk_event(position: int, body: dict[str, Any], text: str) -> ParsedEve
     source = around if isinstance(around, str) and around != execution_id else None
 
     node_id = node_type = node_result_id = None
-    if name.startswith(WORKFLOW_PREFIX) and not workflows:
+    if name.startswith(NODE_PREFIX):  # first: most events are a node's
+        event_type, state = "NODE", name[len(NODE_PREFIX):].upper()
+        node_result_id = span_id
+        if not nested:  # no workflow around it: keyed by its own span, which names no execution
+            flags.append(Flag.SCHEMA_DRIFT)
+        node_id = _definition_id(payload.get("node_definition"), flags)
+        if state not in SDK_NODE_STATES:
+            flags.append(Flag.UNKNOWN_STATE)
+    elif name.startswith(WORKFLOW_PREFIX) and not nested:
         event_type, state = "WORKFLOW", name[len(WORKFLOW_PREFIX):].upper()
         source = None
         if state not in SDK_WORKFLOW_STATES:
@@ -115,39 +133,22 @@ def parse_sdk_event(position: int, body: dict[str, Any], text: str) -> ParsedEve
         node_id = _definition_id(payload.get("workflow_definition"), flags)
         if state not in SDK_WORKFLOW_STATES:
             flags.append(Flag.UNKNOWN_STATE)
-    elif name.startswith(NODE_PREFIX):
-        event_type, state = "NODE", name[len(NODE_PREFIX):].upper()
-        node_result_id = span_id
-        if not workflows:  # no workflow around it: keyed by its own span, which names no execution
-            flags.append(Flag.SCHEMA_DRIFT)
-        node_id = _definition_id(payload.get("node_definition"), flags)
-        if state not in SDK_NODE_STATES:
-            flags.append(Flag.UNKNOWN_STATE)
-    else:
+    else:  # kept under the name it came with, which must then be indexable
         event_type, state = name, None
         flags.append(Flag.UNKNOWN_TYPE)
-    if indexed_or_flagged(event_type, flags) is None:
-        return RejectedLine(position, "an SDK event name that cannot be indexed", text)
+        if indexed_or_flagged(name, flags) is None:
+            return RejectedLine(position, "an SDK event name that cannot be indexed", text)
     if state is not None:
         state = indexed_or_flagged(state, flags)
-    release = deployment_context(body, chain)
     if release is not None:
         indexed_or_flagged(release.get("external_id"), flags, MAX_EXTERNAL_ID_LENGTH)
+    ts_us = timestamp_us(body.get("timestamp"), required=True, flags=flags)
+    event_id = indexed_or_flagged(body.get("id"), flags, MAX_ID_LENGTH)
+    source_execution_id = indexed_or_flagged(source, flags, MAX_ID_LENGTH)
+    # In field order, positionally: called with keywords, a dataclass packs them into a dict first (~0.6 us a line).
     return ParsedEvent(
-        position=position,
-        execution_id=execution_id,
-        type=event_type,
-        state=state,
-        ts_us=timestamp_us(body.get("timestamp"), required=True, flags=flags),
-        event_id=indexed_or_flagged(body.get("id"), flags, MAX_ID_LENGTH),
-        node_id=node_id,
-        node_result_id=node_result_id,
-        node_type=node_type,
-        source_execution_id=indexed_or_flagged(source, flags, MAX_ID_LENGTH),
-        flags=tuple(dict.fromkeys(flags)),
-        raw=text,
-        body=body,
-        shape=StreamShape.SDK,
+        position, execution_id, event_type, state, ts_us, event_id, node_id, node_result_id, node_type,
+        source_execution_id, unique_flags(flags), text, body, StreamShape.SDK,
     )
 
 
