@@ -265,22 +265,23 @@ def phase_prepare(url: str, body_path: str) -> Result:
     hashed, lines parsed, numbered, their facts gathered and spans drafted into batches
     (recorder.store.prepare), and each batch pickled as the process sends it. No database (`url`
     is unused): this is the rate parsing could feed a writer at."""
-    import pickle
-
     from recorder.store.body_blocks import BodyBlocks
     from recorder.store.prepare import LinePreparer, PreparerState
-    from recorder.stream.stage_messages import BATCH_LINES
+    from recorder.stream.stage_messages import BATCH_LINES, write_message
 
+    import gc
+
+    gc.disable()  # as the parse stage's process runs (recorder.stream.parse_worker)
     blocks, preparer = BodyBlocks(), LinePreparer(PreparerState(recording_id=1))
     clock = Stopwatch()
-    with open(body_path, "rb") as body, clock.timing():
+    with open(body_path, "rb") as body, open(os.devnull, "wb") as sink, clock.timing():
         for chunk in iter(lambda: body.read(CHUNK_SIZE), b""):
             block = blocks.cut(chunk, now_us())
             if block is not None:
                 preparer.add_block(block)
             if preparer.pending >= BATCH_LINES:
-                pickle.dumps(preparer.take(), protocol=pickle.HIGHEST_PROTOCOL)
-        pickle.dumps(preparer.take(), protocol=pickle.HIGHEST_PROTOCOL)
+                write_message(sink, preparer.take())
+        write_message(sink, preparer.take())
     return _result(preparer.state.next_position, clock)
 
 

@@ -172,6 +172,7 @@ def test_a_parse_process_killed_mid_body_fails_the_ingest_and_keeps_what_was_com
     store: Store, samples_dir: Path, stages: list[ParseStage]
 ) -> None:
     def kill() -> Iterator[None]:
+        wait_for(lambda: stored_events(store), "a first commit")
         os.kill(stages[0].pid, signal.SIGKILL)
         yield
 
@@ -322,5 +323,10 @@ def running(pid: int) -> bool:
 
 
 def count_events(store_url: str) -> int:
-    with Store(store_url) as store, store.engine.connect() as connection:
+    with Store(store_url) as store:
+        return stored_events(store)
+
+
+def stored_events(store: Store) -> int:
+    with store.engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(Event)).scalar_one()

@@ -9,8 +9,8 @@ The writer hands over where its preparation stands (`RecordingWriter.hand_over`)
 blocks; from then on it cuts and hashes the body's blocks (cheap: a few calls per read), the
 process prepares them, and the writer commits the batches that come back, in order. Nothing is
 lost or reordered at the handover: the process continues the very state the writer stopped at.
-Memory stays bounded: blocks wait in a pipe, batches in a short queue, and each side blocks when
-the other falls behind.
+Memory stays bounded: blocks wait in a pipe, batches in a queue of about one bulk commit's lines,
+and each side blocks when the other falls that far behind.
 
 A failure on either side stops both: a dead process fails the writer's next read
 (`ParseStageFailed`, with the process's traceback when it had one), and `close` ends the process
@@ -20,7 +20,7 @@ as after any failure mid-stream.
 
 from __future__ import annotations
 
-import pickle
+import fcntl
 import queue
 import signal
 import subprocess
@@ -33,13 +33,18 @@ from typing import TYPE_CHECKING, Any
 from recorder.model.timestamps import now_us
 from recorder.store.body_blocks import Block
 from recorder.store.prepare import PreparedBatch, PreparerState
-from recorder.stream.stage_messages import END, HINT, READY, StageError
+from recorder.stream.stage_messages import BATCH_LINES, END, HINT, READY, StageError, read_message, write_message
 
 if TYPE_CHECKING:
     from recorder.store.writer import RecordingWriter
 
-# Prepared batches waiting for the writer, at most (each up to stage_messages.BATCH_LINES lines).
-MAX_WAITING_BATCHES = 8
+# Prepared lines that may wait for the writer. A bulk commit (50,000 lines) takes the writer away
+# for a while: the process must be able to go on preparing the next batch meanwhile, or the two
+# sides take turns instead of working at once.
+MAX_WAITING_LINES = 64 * 1024
+PIPE_BYTES = 1 << 20
+# The fewest lines bulk ingest commits while it waits for the process (fewer: it waits for more).
+MIN_IDLE_COMMIT = 2_048
 
 
 _BOOT = (
@@ -62,8 +67,10 @@ class ParseStage:
         self._process = subprocess.Popen(
             [sys.executable, "-I", "-c", _BOOT, package_root], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
+        for pipe in (self._process.stdin, self._process.stdout):
+            _widen(pipe)
         self._ready = threading.Event()
-        self._batches: queue.Queue[Any] = queue.Queue(maxsize=MAX_WAITING_BATCHES)
+        self._batches: queue.Queue[Any] = queue.Queue(maxsize=MAX_WAITING_LINES // BATCH_LINES)
         self._stopping = False
         self.begun = False
         self._receiver = threading.Thread(target=self._receive, name="recorder-parse-stage", daemon=True)
@@ -135,8 +142,7 @@ class ParseStage:
 
     def _send(self, message: object) -> None:
         try:
-            pickle.dump(message, self._process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            self._process.stdin.flush()
+            write_message(self._process.stdin, message)
         except (OSError, ValueError) as exc:  # a closed pipe: the process is gone
             raise ParseStageFailed(self._how_it_died()) from exc
 
@@ -149,7 +155,7 @@ class ParseStage:
     def _receive(self) -> None:
         try:
             while True:
-                message = pickle.load(self._process.stdout)
+                message = read_message(self._process.stdout)
                 if message == READY:
                     self._ready.set()
                     continue
@@ -161,6 +167,15 @@ class ParseStage:
                 self._batches.put(ParseStageFailed(f"{self._how_it_died()} ({exc!r})"))
         finally:
             self._ready.set()
+
+
+def _widen(pipe: Any) -> None:
+    """Let a pipe hold a whole block or batch (Linux: 64 KiB by default, up to 1 MiB unprivileged),
+    so neither side waits for the other to be scheduled to move the next one along."""
+    try:
+        fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (AttributeError, OSError):  # not Linux, or a lower system limit: the default still works
+        pass
 
 
 def record_in_stage(writer: RecordingWriter, chunks: Iterator[bytes], stage: ParseStage) -> None:
@@ -186,7 +201,18 @@ def record_in_stage(writer: RecordingWriter, chunks: Iterator[bytes], stage: Par
     reader = threading.Thread(target=read, name="recorder-stage-reader", daemon=True)
     reader.start()
     try:
-        while (batch := stage.next_batch()) is not None:
+        while True:
+            try:
+                batch = stage.next_batch(0)
+            except queue.Empty:
+                # Nothing prepared yet: commit what is here rather than wait with it, so the
+                # writer keeps up, and little is left to commit once the process is done.
+                if writer.pending >= MIN_IDLE_COMMIT:
+                    writer.flush()
+                    continue
+                batch = stage.next_batch()
+            if batch is None:
+                break
             writer.add_prepared(batch)
     except ParseStageFailed:
         reader.join()

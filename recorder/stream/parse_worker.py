@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import gc
 import os
-import pickle
 import sys
 import traceback
-from typing import BinaryIO
 
 from recorder.store.body_blocks import Block
 from recorder.store.prepare import LinePreparer
-from recorder.stream.stage_messages import BATCH_LINES, END, HINT, READY, StageError
+from recorder.stream.stage_messages import BATCH_LINES, END, HINT, READY, StageError, read_message, write_message
 
 
 def main() -> int:
@@ -28,11 +26,11 @@ def main() -> int:
     # The preparer's objects hold no reference cycles: collecting would only re-scan them.
     gc.disable()
     try:
-        _send(out, READY)
-        preparer = LinePreparer(pickle.load(source))
+        write_message(out, READY)
+        preparer = LinePreparer(read_message(source))
         sent_through = preparer.state.last_block_id
         while True:
-            message = pickle.load(source)
+            message = read_message(source)
             if isinstance(message, Block):
                 preparer.add_block(message)
                 if preparer.pending < BATCH_LINES:
@@ -41,27 +39,18 @@ def main() -> int:
                 raise TypeError(f"unexpected message {message!r}")
             if preparer.state.last_block_id != sent_through:
                 sent_through = preparer.state.last_block_id
-                _send(out, preparer.take())
+                write_message(out, preparer.take())
             if message == END:
-                _send(out, END)
+                write_message(out, END)
                 return 0
     except EOFError:
         return 0  # the parent went away (it stopped the stage): nothing is owed to anyone
     except BaseException:  # noqa: BLE001 - the parent raises it with this text
         try:
-            _send(out, StageError(traceback.format_exc()))
+            write_message(out, StageError(traceback.format_exc()))
         except OSError:
             pass
         return 1
-
-
-def _send(out: BinaryIO, message: object) -> None:
-    pickler = pickle.Pickler(out, protocol=pickle.HIGHEST_PROTOCOL)
-    # No memo: a batch holds no object twice and no cycle, and memoizing its ~15 objects per row
-    # was half the cost of pickling it.
-    pickler.fast = True
-    pickler.dump(message)
-    out.flush()
 
 
 if __name__ == "__main__":
