@@ -330,3 +330,11 @@ def count_events(store_url: str) -> int:
 def stored_events(store: Store) -> int:
     with store.engine.connect() as connection:
         return connection.execute(select(func.count()).select_from(Event)).scalar_one()
+
+
+def test_blank_lines_at_the_end_of_a_body_are_counted_either_way(store: Store, other_store: Store) -> None:
+    body = b'{"execution_id": "a", "type": "WORKFLOW", "data": {"state": "INITIATED", "ts": "2025-01-01T00:00:00Z"}}\n\n  \n'
+    results = [ingest_chunks(target, [body], source="blank", stage_after_bytes=after) for target, after in ((store, None), (other_store, 0))]
+    assert [result.lines for result in results] == [3, 3]
+    assert stored(store)["recordings"] == stored(other_store)["recordings"]
+    assert stored(store)["recordings"][0].blank_lines == [[2, "  "]]

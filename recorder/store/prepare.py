@@ -113,24 +113,33 @@ class LinePreparer:
         return self._batch.size
 
     def add_block(self, block: Block, on_parsed: ParsedCallback | None = None) -> None:
-        """Prepare a block's lines; `on_parsed` is told what each line was."""
+        """Prepare a block's lines; `on_parsed` is told what each line was. (The loop of the parse
+        stage's process: `add_line`'s steps, inlined.)"""
         data = block.data
         lines = data.split(b"\n")
-        if data.endswith(b"\n"):
+        terminated_last = data.endswith(b"\n")
+        if terminated_last:
             lines.pop()  # the empty piece after the last `\n`
-            unterminated = -1
-        else:
-            unterminated = len(lines) - 1
-        end = 0
+        state, batch = self._state, self._batch
+        received_at_us, block_id = block.received_at_us, block.block_id
+        position, last, end = state.next_position, len(lines) - 1, 0
         for index, text in enumerate(lines):
             end += len(text) + 1
-            terminated = index != unterminated
-            parsed = self.add_line(
-                RawLine(self._state.next_position, text, terminated), block.received_at_us, block.block_id,
-                end if terminated else end - 1,
-            )
+            terminated = terminated_last or index != last
+            parsed = parse_line(RawLine(position, text, terminated))
+            if parsed.__class__ is ParsedEvent:
+                self._take_event(parsed, received_at_us)  # type: ignore[arg-type]
+            elif parsed is None:
+                if text:
+                    batch.blank_lines.append([position, text.decode("utf-8", errors="replace")])
+            else:
+                batch.rejects.append(PreparedReject(parsed, received_at_us, block_id, end if terminated else end - 1))  # type: ignore[arg-type]
             if parsed is not None and on_parsed is not None:
                 on_parsed(parsed)
+            position += 1
+        if lines:
+            state.next_position, state.ends_with_newline = position, terminated_last
+        state.last_block_id = block_id
 
     def add_line(self, line: RawLine, received_at_us: int, block_id: int, end: int) -> ParsedEvent | RejectedLine | None:
         """Prepare one line, which ends at byte `end` of block `block_id`."""
@@ -145,14 +154,17 @@ class LinePreparer:
         elif isinstance(parsed, RejectedLine):
             self._batch.rejects.append(PreparedReject(parsed, received_at_us, block_id, end))
         else:
-            self.add_parsed(parsed, received_at_us)
+            self._take_event(parsed, received_at_us)
         return parsed
 
     def add_parsed(self, event: ParsedEvent, received_at_us: int) -> None:
         """Prepare an event parsed elsewhere."""
+        self._state.next_position = max(self._state.next_position, event.position + 1)
+        self._take_event(event, received_at_us)
+
+    def _take_event(self, event: ParsedEvent, received_at_us: int) -> None:
         state = self._state
         execution_id = event.execution_id
-        state.next_position = max(state.next_position, event.position + 1)
         seq = state.next_seq.get(execution_id, 0)
         state.next_seq[execution_id] = seq + 1
         row = event_row(event, state.recording_id, received_at_us, seq)

@@ -244,7 +244,7 @@ class RecordingWriter:
     def flush(self) -> None:
         """Commit everything received so far, in one transaction: the events, the rejects, the
         executions they touch, and those executions' node spans, all stamped with one change."""
-        if self._preparer is not None and self._preparer.pending:
+        if self._preparer is not None:  # also with no line pending: blank lines still count
             self._absorb(self._preparer.take())
         batch, touched = self._batch, self._batch.facts
         with self._engine.begin() as connection:
