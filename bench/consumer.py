@@ -14,9 +14,10 @@ spawned interpreter; each backend on a fresh database, emptied before every run.
 1. ceiling: a plain httpx loop, `client.stream(POST)` and `iter_bytes()`, discarding the bytes
    (newlines are counted, to check the body).
 2. consumer (per backend): `execute_and_record(store, ...)`, exactly `recorder record`'s path
-   (an httpx client over `RecordingTransport`: chunks stamped as the reader takes them, split into
-   lines on the recording's relay thread, parsed and committed by its writer thread at the default
-   FlushPolicy of 50 lines / 100 ms). events/s is N over the time from the call to its return (the
+   (an httpx client over `RecordingTransport`: chunks stamped as the reader takes them and queued
+   by the recording's relay thread, cut into blocks of lines, parsed and committed by its writer
+   thread at the default FlushPolicy of 50 lines / 100 ms; once 2,000 lines wait, the rest is
+   parsed in the parse stage's process while the writer thread only commits). events/s is N over the time from the call to its return (the
    last commit included). The arrival-to-commit delay of every line is the `on_commit` time minus
    the line's `received_at_us`.
 3. steady (per backend): the same consumer while the server sends the same N events at a fixed
