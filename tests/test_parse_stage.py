@@ -26,7 +26,7 @@ from recorder.store import FlushPolicy, Outcome, Recording, Store
 from recorder.store.body_blocks import BodyBlocks
 from recorder.store.schema import Event, Execution, Reject
 from recorder.store.prepare import PreparerState
-from recorder.stream import ingest as ingest_module
+from recorder.stream import parse_stage as parse_stage_module
 from recorder.stream.ingest import ingest_chunks
 from recorder.stream.parse_stage import ParseStage, ParseStageFailed, record_in_stage
 from recorder.stream.sink import StreamSink
@@ -66,7 +66,7 @@ def stages(monkeypatch: pytest.MonkeyPatch) -> list[ParseStage]:
             super().__init__()
             started.append(self)
 
-    monkeypatch.setattr(ingest_module, "ParseStage", RememberedStage)
+    monkeypatch.setattr(parse_stage_module, "ParseStage", RememberedStage)
     return started
 
 
@@ -218,6 +218,24 @@ def test_a_writer_failure_stops_the_parse_process(store: Store, samples_dir: Pat
     assert stage.exit_code is not None
     assert len(commits) == 3
     assert_spans_match_timelines(store, execution_ids(store))
+
+
+def test_where_no_parse_process_can_start_the_body_is_parsed_here(
+    store: Store, other_store: Store, samples_dir: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refuse() -> None:
+        raise PermissionError("process creation is not allowed here")
+
+    monkeypatch.setattr(parse_stage_module, "ParseStage", refuse)
+    monkeypatch.setattr(parse_stage_module, "_cannot_start", False)
+    body = mixed_body(samples_dir)
+    chunks = [body[start : start + CHUNK] for start in range(0, len(body), CHUNK)]
+    here = ingest_chunks(other_store, chunks, source="body", stage_after_bytes=None)
+    with caplog.at_level("WARNING", logger="recorder"):
+        fallback = ingest_chunks(store, chunks, source="body", stage_after_bytes=0)
+    assert "cannot start a parse process (process creation is not allowed here)" in caplog.text
+    assert (fallback.events_stored, fallback.rejects) == (here.events_stored, here.rejects)
+    assert stored(store) == stored(other_store)
 
 
 def test_a_failure_inside_the_parse_process_comes_back_with_its_traceback() -> None:

@@ -28,7 +28,7 @@ from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
 from recorder.model.timestamps import now_us
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
-from recorder.stream.parse_stage import ParseStage, record_in_stage
+from recorder.stream.parse_stage import ParseStage, record_in_stage, start_stage
 
 CHUNK_SIZE = 1 << 20
 # A body longer than this is parsed in a process of its own from here on: below it, starting the
@@ -72,11 +72,12 @@ def ingest_chunks(
             block = writer.cut(chunk, now_us())  # the lines of one chunk arrived together
             if block is not None:
                 writer.add_block(block)
-            if stage is not None and stage.ready:
+            if stage is not None and stage.usable:
                 record_in_stage(writer, chunks, stage)
                 break
             if stage is None and stage_after_bytes is not None and writer.body_bytes >= stage_after_bytes:
-                stage = ParseStage()
+                stage = start_stage()
+                stage_after_bytes = None if stage is None else stage_after_bytes
         else:
             last = writer.cut_end()
             if last is not None:

@@ -20,7 +20,7 @@ as after any failure mid-stream.
 
 from __future__ import annotations
 
-import fcntl
+import logging
 import queue
 import signal
 import subprocess
@@ -53,8 +53,28 @@ _BOOT = (
 )
 
 
+logger = logging.getLogger("recorder")
+
+
 class ParseStageFailed(RuntimeError):
     """The parse process died or failed; the message says how."""
+
+
+def start_stage() -> ParseStage | None:
+    """A parse process starting up, or None (logged once) where none can be started (a sandbox
+    that forbids it, no executable): the caller then goes on preparing lines itself."""
+    global _cannot_start
+    if _cannot_start:
+        return None
+    try:
+        return ParseStage()
+    except OSError as exc:
+        _cannot_start = True
+        logger.warning("recorder: cannot start a parse process (%s); lines are parsed in this process", exc)
+        return None
+
+
+_cannot_start = False
 
 
 class ParseStage:
@@ -89,6 +109,11 @@ class ParseStage:
     def ready(self) -> bool:
         """Whether the process is up (or already gone: `begin` then says why)."""
         return self._ready.is_set()
+
+    @property
+    def usable(self) -> bool:
+        """Whether it is up and still running: a writer may hand over to it."""
+        return self._ready.is_set() and self._process.poll() is None
 
     def wait_ready(self, timeout_s: float | None = None) -> bool:
         return self._ready.wait(timeout_s)
@@ -173,8 +198,10 @@ def _widen(pipe: Any) -> None:
     """Let a pipe hold a whole block or batch (Linux: 64 KiB by default, up to 1 MiB unprivileged),
     so neither side waits for the other to be scheduled to move the next one along."""
     try:
+        import fcntl
+
         fcntl.fcntl(pipe.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
-    except (AttributeError, OSError):  # not Linux, or a lower system limit: the default still works
+    except (ImportError, AttributeError, OSError):  # not Linux, or a lower system limit: the default still works
         pass
 
 

@@ -26,7 +26,7 @@ from recorder.model.events import ParsedEvent, RejectedLine
 from recorder.model.secrets import SecretScrubber
 from recorder.model.timestamps import now_us
 from recorder.store import FlushPolicy, Outcome, RecordingResult, Store
-from recorder.stream.parse_stage import ParseStage, ParseStageFailed
+from recorder.stream.parse_stage import ParseStage, ParseStageFailed, start_stage
 
 HEARTBEAT_S = 5.0
 # When lines arrive faster than they commit, batches grow up to this many lines: the per-commit
@@ -144,8 +144,9 @@ class StreamSink:
                         writer.add_block(last, self._after_line, autoflush=False)
                     return
                 if self._stage is None and self._stage_backlog is not None and self._backlog() >= self._stage_backlog:
-                    self._stage = ParseStage()  # started now, used once it is up
-                if self._stage is not None and self._stage.ready:
+                    self._stage = start_stage()  # started now, used once it is up
+                    self._stage_backlog = None  # one try: where it cannot start, this thread goes on
+                if self._stage is not None and self._stage.usable:
                     self._run_staged(last_beat)
                     return
                 if writer.batch_full or writer.flush_due():
