@@ -149,17 +149,24 @@ class StreamSink:
                 if self._stage is not None and self._stage.usable:
                     self._run_staged(last_beat)
                     return
-                if writer.batch_full or writer.flush_due():
-                    writer.flush()
-                    last_beat = time.monotonic()
-                elif writer.pending == 0 and time.monotonic() - last_beat >= HEARTBEAT_S:
-                    writer.heartbeat()
-                    last_beat = time.monotonic()
+                last_beat = self._commit_when_due(last_beat)
         except BaseException as exc:  # noqa: BLE001 - reported to the feeding thread, never lost
             self._failure = exc
         finally:
             if self._stage is not None:
                 self._stage.close()
+
+    def _commit_when_due(self, last_beat: float) -> float:
+        """Commit when the batch is full or its oldest line due; say the recording is alive when
+        nothing was committed for a while. Returns when the store last heard from this stream."""
+        writer = self._writer
+        if writer.batch_full or writer.flush_due():
+            writer.flush()
+            return time.monotonic()
+        if writer.pending == 0 and time.monotonic() - last_beat >= HEARTBEAT_S:
+            writer.heartbeat()
+            return time.monotonic()
+        return last_beat
 
     def _backlog(self) -> int:
         """Lines received and not committed yet: queued, or taken and waiting for the next commit."""
@@ -200,12 +207,7 @@ class StreamSink:
                     if batch is None:
                         return
                     writer.add_prepared(batch, autoflush=False)
-                if writer.batch_full or writer.flush_due():
-                    writer.flush()
-                    last_beat = time.monotonic()
-                elif writer.pending == 0 and time.monotonic() - last_beat >= HEARTBEAT_S:
-                    writer.heartbeat()
-                    last_beat = time.monotonic()
+                last_beat = self._commit_when_due(last_beat)
         finally:
             stage.close()  # unblocks a sender waiting on a full pipe
             sender.join()
