@@ -21,6 +21,7 @@ as after any failure mid-stream.
 from __future__ import annotations
 
 import logging
+import pickle
 import queue
 import signal
 import subprocess
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from recorder.model.timestamps import now_us
 from recorder.store.body_blocks import Block
 from recorder.store.prepare import PreparedBatch, PreparerState
-from recorder.stream.stage_messages import BATCH_LINES, END, HINT, READY, StageError, read_message, write_message
+from recorder.stream.stage_messages import BATCH_LINES, END, HINT, READY, StageError, read_frame, write_message
 
 if TYPE_CHECKING:
     from recorder.store.writer import RecordingWriter
@@ -138,6 +139,8 @@ class ParseStage:
     def next_batch(self, timeout_s: float | None = None) -> PreparedBatch | None:
         """The next prepared batch, None after the last one; raises queue.Empty after `timeout_s`."""
         message = self._batches.get(timeout=timeout_s)
+        if isinstance(message, bytes):
+            return pickle.loads(message)  # a batch, built here, on the thread that commits it
         if isinstance(message, ParseStageFailed):
             raise message
         if isinstance(message, StageError):
@@ -180,7 +183,11 @@ class ParseStage:
     def _receive(self) -> None:
         try:
             while True:
-                message = read_message(self._process.stdout)
+                deferred, data = read_frame(self._process.stdout)
+                if deferred:
+                    self._batches.put(data)
+                    continue
+                message = pickle.loads(data)
                 if message == READY:
                     self._ready.set()
                     continue

@@ -39,7 +39,7 @@ def main() -> int:
                 raise TypeError(f"unexpected message {message!r}")
             if preparer.state.last_block_id != sent_through:
                 sent_through = preparer.state.last_block_id
-                write_message(out, preparer.take())
+                write_message(out, preparer.take(), deferred=True)
             if message == END:
                 write_message(out, END)
                 return 0
