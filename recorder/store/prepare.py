@@ -59,10 +59,10 @@ class PreparedBatch:
         return len(self.event_rows) + len(self.rejects)
 
     def then(self, later: PreparedBatch) -> None:
-        """Append the next batch of the same stream (the writer commits several as one)."""
+        """Add what a commit stores of the next batch of the same stream: its event rows, facts and
+        span drafts (the writer commits several batches as one, and keeps their rejects, blank
+        lines and framing itself)."""
         self.event_rows += later.event_rows
-        self.rejects += later.rejects
-        self.blank_lines += later.blank_lines
         if self.drafts is not None and later.drafts is not None:
             for execution_id in later.facts:
                 draft, next_draft = self.drafts.get(execution_id), later.drafts.get(execution_id)
@@ -74,9 +74,6 @@ class PreparedBatch:
                 else:
                     draft.then(next_draft)
         self.facts.update(later.facts)
-        self.lines = later.lines
-        self.ends_with_newline = later.ends_with_newline
-        self.last_block_id = later.last_block_id
 
 
 @dataclass(slots=True)

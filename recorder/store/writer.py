@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +22,10 @@ from recorder.model.events import ParsedEvent, RejectedLine
 from recorder.model.facts import ExecutionFacts
 from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
+from recorder.model.spans import SpanTotals
 from recorder.model.timestamps import now_us
 from recorder.model.vocabulary import Outcome
 from recorder.store import change_cursor
-from recorder.model.spans import SpanTotals
 from recorder.store.body_blocks import Block, BodyBlocks
 from recorder.store.bulk import InsertedEvents, insert_events
 from recorder.store.event_rows import EXECUTION_ID, POSITION, RAW, RECEIVED_AT_US, SEQ, stamped
@@ -216,9 +215,7 @@ class RecordingWriter:
                     "line_key": self._blocks.line_key(reject.block_id, reject.end),
                 }
             )
-        batch.rejects = []
         self._blank_lines += batch.blank_lines
-        batch.blank_lines = []
         self._facts.update(batch.facts)
         self._batch.then(batch)
         self._lines = max(self._lines, batch.lines)
@@ -279,7 +276,7 @@ class RecordingWriter:
         hold (every event it folded, and only those, is stored, all by this stream), else the
         store's own fold. Returns each execution's span totals."""
         assert self._spans is not None
-        in_batch = Counter(row[EXECUTION_ID] for row in rows)
+        skipped = {execution_id for _, execution_id, _ in inserted.duplicates} | {row[EXECUTION_ID] for row in inserted.conflicts}
         drafts = batch.drafts or {}
         totals: dict[str, SpanTotals] = {}
         drafted: list[tuple[Any, ...]] = []
@@ -290,7 +287,7 @@ class RecordingWriter:
                 draft is not None
                 and execution_id not in self._undrafted
                 and draft.count_before == (before.event_count if before is not None else 0)
-                and inserted.new.get(execution_id, 0) == in_batch[execution_id]
+                and execution_id not in skipped
             ):
                 totals[execution_id] = draft.totals
                 drafted.extend(row + (change_seq,) for row in draft.rows.values())

@@ -2,9 +2,9 @@
 
 Files are read in chunks and written in large batches, so memory stays bounded by the batch size
 whatever the file size; past the first few MiB, a body's lines are parsed in a process of its own
-while this one writes (recorder.stream.parse_stage). Stdin may be a stream still arriving (`curl -sN ... | recorder ingest -`):
-it is read as bytes come and recorded like a live stream, committed within the live flush window
-even while the pipe is quiet.
+while this one writes (recorder.stream.parse_stage). Stdin may be a stream still arriving
+(`curl -sN ... | recorder ingest -`): it is read as bytes come and recorded like a live stream,
+committed within the live flush window even while the pipe is quiet.
 
 A cassette is recorded as the exchange it holds, as it happened, not as it is read now: each line
 with its recorded arrival time (`recorded_at` + its offset), the recording with the cassette's
@@ -76,8 +76,7 @@ def ingest_chunks(
                 record_in_stage(writer, chunks, stage)
                 break
             if stage is None and stage_after_bytes is not None and writer.body_bytes >= stage_after_bytes:
-                stage = start_stage()
-                stage_after_bytes = None if stage is None else stage_after_bytes
+                stage = start_stage()  # None where none can start: asking again costs nothing
         else:
             last = writer.cut_end()
             if last is not None:

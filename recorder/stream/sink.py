@@ -144,8 +144,7 @@ class StreamSink:
                         writer.add_block(last, self._after_line, autoflush=False)
                     return
                 if self._stage is None and self._stage_backlog is not None and self._backlog() >= self._stage_backlog:
-                    self._stage = start_stage()  # started now, used once it is up
-                    self._stage_backlog = None  # one try: where it cannot start, this thread goes on
+                    self._stage = start_stage()  # started now, used once it is up (None: none can start)
                 if self._stage is not None and self._stage.usable:
                     self._run_staged(last_beat)
                     return
