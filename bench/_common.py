@@ -12,9 +12,11 @@ import hashlib
 import multiprocessing
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 import uuid
@@ -166,6 +168,21 @@ def _run_child(sender: Any, function: Callable[..., Any], args: tuple[Any, ...])
 def exit_on_sigterm() -> None:
     """Turn SIGTERM into SystemExit, so `finally` blocks (scratch clean-up) run on `kill PID`."""
     signal.signal(signal.SIGTERM, lambda _signum, _frame: sys.exit(128 + signal.SIGTERM))
+
+
+@contextmanager
+def work_directory(kept: Path | None, prefix: str) -> Iterator[Path]:
+    """`kept` (a `--workdir`: made if missing, left in place), or a temporary directory removed
+    afterwards, however the block exits."""
+    if kept is not None:
+        kept.mkdir(parents=True, exist_ok=True)
+        yield kept
+        return
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield workdir
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @contextmanager

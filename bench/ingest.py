@@ -70,10 +70,8 @@ import io
 import json
 import os
 import pstats
-import shutil
 import sqlite3
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -95,6 +93,7 @@ from _common import (
     run_isolated,
     scratch_postgres,
     scratch_sqlite,
+    work_directory,
 )
 
 from recorder.model.events import ParsedEvent, RejectedLine, parse_line
@@ -525,9 +524,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     exit_on_sigterm()
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-ingest-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_directory(args.workdir, "bench-ingest-") as workdir:
         info(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average {load_average()}, work directory {workdir}")
         args.source = recorder_fingerprint(*MEASURED_CODE)
         info(f"recorder {recorder_version(*MEASURED_CODE)} (source = {', '.join(MEASURED_CODE)} under recorder/)")
@@ -542,9 +539,6 @@ def main(argv: list[str] | None = None) -> int:
             figures += run_backend(backend, args, body, index, meta["events"], workdir)
         for backend, name, value in figures:
             print(f"{backend} {name} {value}", flush=True)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 

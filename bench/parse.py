@@ -27,15 +27,13 @@ Progress lines start with `# `; the last lines are one figure each, `<shape>_<na
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
-from _common import info, load_average, recorder_version
+from _common import info, load_average, recorder_version, work_directory
 from ingest import SEED, prepare_workload
 
 from recorder.model.events import RejectedLine, parse_line
@@ -133,9 +131,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-parse-"))
-    workdir.mkdir(parents=True, exist_ok=True)
-    try:
+    with work_directory(args.workdir, "bench-parse-") as workdir:
         info(f"python {sys.version.split()[0]}, orjson {orjson.__version__}, load average {load_average()}")
         info(f"recorder {recorder_version('model')} (source = model under recorder/)")
         figures: list[tuple[str, float]] = []
@@ -145,9 +141,6 @@ def main(argv: list[str] | None = None) -> int:
             figures += [(f"{shape}_{name}", value) for name, value in best.items()]
         for name, value in figures:
             print(f"{name} {value:.2f}", flush=True)
-    finally:
-        if args.workdir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
