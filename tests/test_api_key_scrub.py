@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from recorder.cli.main import cli
 from recorder.model.cassette import REDACTED, Cassette
-from recorder.model.events import load_json
+from recorder.model.exact_json import load_json
 from recorder.model.secrets import SecretScrubber, credentials_in
 from recorder.replay.capture import CaptureTransport
 from recorder.stream.ingest import ingest_cassette

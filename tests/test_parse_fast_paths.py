@@ -12,7 +12,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from recorder.model.events import MAX_PARSE_DEPTH, ParsedEvent, RejectedLine, load_json, parse_line
+from recorder.model.events import ParsedEvent, RejectedLine, parse_line
+from recorder.model.exact_json import MAX_PARSE_DEPTH, load_json
 from recorder.model.indexed import MAX_EXTERNAL_ID_LENGTH, unique_flags
 from recorder.model.lines import LineSplitter, RawLine
 from recorder.model.sdk_events import deployment_context

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from recorder.model.cassette import REDACTED, Cassette, Request, Response, lines_of_body
-from recorder.model.events import load_json
+from recorder.model.exact_json import load_json
 from recorder.replay.redaction import redact
 from tests.test_replay_support import load_sample
 

@@ -1,7 +1,8 @@
 """Reading one line of a stream into an event (indexed fields + the verbatim text) or a reject.
 
-`parse_line` reads any line; a legacy WORKFLOW/NODE envelope is indexed here, an SDK-style event
-of the v2 stream by recorder.model.sdk_events, both into the forms of recorder.model.indexed
+`parse_line` reads any line; a legacy WORKFLOW/NODE envelope is indexed here (most of them by the
+typed fast path of recorder.model.clean_lines), an SDK-style event of the v2 stream by
+recorder.model.sdk_events, both into the forms of recorder.model.indexed
 (ParsedEvent and RejectedLine are named here too, where callers of `parse_line` take them from).
 
 The verbatim text is authoritative; the extracted fields are an index over it. A line is never
@@ -10,13 +11,11 @@ dropped: it becomes an event (flagged when it carries something unknown) or a re
 
 from __future__ import annotations
 
-import json
-import re
 from typing import Any
 
-import orjson
-
 from recorder.model import sdk_events
+from recorder.model.clean_lines import read_clean_event
+from recorder.model.exact_json import load_json
 from recorder.model.indexed import (
     MAX_EXTERNAL_ID_LENGTH,
     MAX_ID_LENGTH,
@@ -29,24 +28,19 @@ from recorder.model.indexed import (
     why_not_indexable,
 )
 from recorder.model.lines import RawLine
-from recorder.model.vocabulary import NODE_STATES, NODE_TYPES, TERMINAL_STATES, VALUE_TYPES, WORKFLOW_STATES, Flag
-
-# Lines nested deeper than this are not parsed (they become rejects): how deep a parser can go
-# before Python's recursion limit depends on the caller's stack, and the line's fate must not.
-MAX_PARSE_DEPTH = 512
-# orjson reads integers wider than 64 bits as floats, silently: a line with a run of 19 digits
-# goes to the exact parser. One C pass maps every byte to its class, "0" (a digit), "[" (an
-# opening bracket, counted for MAX_PARSE_DEPTH) or " " (anything else), and both questions are
-# asked of the result: several times cheaper than a regular expression, and one pass fewer than
-# counting the brackets in the line itself.
-_BYTE_CLASSES = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x5B if byte in b"[{" else 0x20 for byte in range(256))
-_LONG_DIGIT_RUN = b"0" * 19
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(r"[\[\]{}]")
+from recorder.model.vocabulary import NODE_STATES, NODE_TYPES, TERMINAL_STATES, VALUE_TYPES, WORKFLOW_STATES, Flag, StreamShape
 
 
 def parse_line(line: RawLine) -> ParsedEvent | RejectedLine | None:
-    """Classify one line; None for a blank line (framing, not data)."""
+    """Classify one line; None for a blank line (framing, not data). A clean legacy event (most
+    lines) is read by the typed fast path (recorder.model.clean_lines); every other line, and any
+    the fast path is unsure of, exactly."""
+    event = read_clean_event(line.position, line.data)
+    return event if event is not None else parse_line_exactly(line)
+
+
+def parse_line_exactly(line: RawLine) -> ParsedEvent | RejectedLine | None:
+    """`parse_line` without the fast path: the whole line parsed, and every rule checked in Python."""
     if line.is_blank:
         return None
     try:
@@ -76,50 +70,6 @@ def parse_line(line: RawLine) -> ParsedEvent | RejectedLine | None:
     if indexed_or_flagged(event_type, []) is None:
         return RejectedLine(line.position, f"type cannot be indexed ({why_not_indexable(event_type)})", text)
     return _event(line.position, execution_id, event_type, body, text)
-
-
-def load_json(text: str, utf8: bytes | None = None) -> Any:
-    """Parse JSON exactly, or raise ValueError (never RecursionError, whatever the nesting).
-
-    orjson is several times faster; json accepts the rare valid-but-odd input orjson refuses (lone
-    surrogate escapes, NaN, 1e400) and keeps integers beyond 64 bits exact where orjson would
-    turn them into floats. `utf8`, the text's own bytes when the caller has them (a received
-    line), spares encoding it again for the byte scan below.
-    """
-    data = utf8 if utf8 is not None else text.encode("utf-8", "surrogatepass")
-    classes = data.translate(_BYTE_CLASSES)
-    try:
-        if _LONG_DIGIT_RUN not in classes:
-            try:
-                body = orjson.loads(data)
-            except orjson.JSONDecodeError:
-                pass
-            else:
-                # A document nested deeper than MAX_PARSE_DEPTH opens that many brackets and closes
-                # them all: one orjson read whole and shorter than that (most lines) needs no count.
-                if len(data) < 2 * (MAX_PARSE_DEPTH + 1) or not _too_deep(text, classes):
-                    return body
-                raise ValueError(f"nested deeper than {MAX_PARSE_DEPTH} levels")
-        if _too_deep(text, classes):
-            raise ValueError(f"nested deeper than {MAX_PARSE_DEPTH} levels")
-        return json.loads(text)
-    except RecursionError:
-        raise ValueError("nested too deeply to read") from None
-
-
-def _too_deep(text: str, classes: bytes) -> bool:
-    """Whether brackets nest deeper than MAX_PARSE_DEPTH outside strings; counting them (in the
-    line's byte classes) bounds the depth, so only a line with many is measured exactly."""
-    return classes.count(b"[") > MAX_PARSE_DEPTH and _nesting_depth(text) > MAX_PARSE_DEPTH
-
-
-def _nesting_depth(text: str) -> int:
-    """How deep brackets nest outside strings."""
-    depth = deepest = 0
-    for match in _BRACKET.finditer(_STRING.sub("", text)):
-        depth += 1 if match.group() in "[{" else -1
-        deepest = max(deepest, depth)
-    return deepest
 
 
 def _reject(line: RawLine, reason: str) -> RejectedLine:
@@ -154,8 +104,8 @@ def _event(position: int, execution_id: str, event_type: str, body: dict, text: 
             flags.append(Flag.SCHEMA_DRIFT)
     else:
         flags.append(Flag.UNKNOWN_TYPE)
-    indexed_or_flagged(body.get("run_id"), flags, MAX_ID_LENGTH)
-    indexed_or_flagged(body.get("external_id"), flags, MAX_EXTERNAL_ID_LENGTH)
+    run_id = indexed_or_flagged(body.get("run_id"), flags, MAX_ID_LENGTH)
+    external_id = indexed_or_flagged(body.get("external_id"), flags, MAX_EXTERNAL_ID_LENGTH)
     ts_us = timestamp_us(data.get("ts"), required=event_type != "NODE", flags=flags)
     if _has_unknown_value_type(data):
         flags.append(Flag.UNKNOWN_VALUE_TYPE)
@@ -166,7 +116,7 @@ def _event(position: int, execution_id: str, event_type: str, body: dict, text: 
     # In field order, positionally: called with keywords, a dataclass packs them into a dict first (~0.6 us a line).
     return ParsedEvent(
         position, execution_id, event_type, state, ts_us, event_id, node_id, node_result_id, node_type,
-        source_execution_id, unique_flags(flags), text, body,
+        source_execution_id, unique_flags(flags), text, body, StreamShape.LEGACY, run_id, external_id,
     )
 
 

@@ -39,32 +39,29 @@ class ExecutionFacts:
         return self.started_at_us if self.started_at_us is not None else self.earliest_ts_us
 
     def observe(self, event: ParsedEvent) -> None:
-        body = event.body
         sdk = event.shape is StreamShape.SDK
         if event.ts_us is not None and (self.earliest_ts_us is None or event.ts_us < self.earliest_ts_us):
             self.earliest_ts_us = event.ts_us
         # Only what every engine can index is copied (the parser flagged the rest; `raw` keeps it).
         if not sdk:
             if self.run_id is None:
-                self.run_id = indexable_id(body.get("run_id"))
+                self.run_id = event.run_id
             if self.external_id is None:
-                self.external_id = indexable_id(body.get("external_id"), MAX_EXTERNAL_ID_LENGTH)
+                self.external_id = event.external_id
         if event.type != "WORKFLOW":
             return
-        # The legacy envelope's payload is `data`, the SDK-style event's `body`.
-        payload = body.get("body" if sdk else "data")
-        payload = payload if isinstance(payload, dict) else {}
+        # The payload is read only where a fact comes from it (most events' never is).
         if sdk and self.described is None:
-            context = deployment_context(body)
+            context = deployment_context(event.body)
             if context is not None:
                 self.described = _described(context)
                 self.external_id = self.external_id or self.described.get("external_id")
         if event.state == "INITIATED" and self.started_at_us is None:
             self.started_at_us = event.ts_us
             if sdk:
-                self._describe_start(body, payload)
+                self._describe_start(event.body, _payload(event))
         elif event.state in TERMINAL_STATES and self.terminal_state is None:
-            self._terminate(event, payload)
+            self._terminate(event, _payload(event))
 
     def _describe_start(self, body: dict[str, Any], payload: dict[str, Any]) -> None:
         """The root `initiated` event's inputs, and the execution its PREVIOUS_SPAN link continues."""
@@ -95,3 +92,9 @@ def _described(context: dict[str, Any]) -> dict[str, Any]:
         "external_id": indexable_id(context.get("external_id"), MAX_EXTERNAL_ID_LENGTH),
         "metadata": indexable_json(context.get("metadata")),
     }
+
+
+def _payload(event: ParsedEvent) -> dict[str, Any]:
+    """The event's payload object: the legacy envelope's `data`, the SDK-style event's `body`."""
+    payload = event.body.get("body" if event.shape is StreamShape.SDK else "data")
+    return payload if isinstance(payload, dict) else {}

@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from recorder.model.exact_json import load_json
 from recorder.model.timestamps import TimestampError, parse_ts_us
 from recorder.model.vocabulary import Flag, StreamShape
 
@@ -43,8 +44,22 @@ class ParsedEvent:
     source_execution_id: str | None
     flags: tuple[str, ...]
     raw: str
-    body: dict[str, Any] = field(repr=False)
+    # The line's JSON object when the parser built it; None until `body` reads it from `raw` (the
+    # typed fast path, recorder.model.clean_lines, reads only the indexed fields of a line).
+    parsed_body: dict[str, Any] | None = field(default=None, repr=False, compare=False)
     shape: StreamShape = StreamShape.LEGACY
+    # The legacy envelope's run_id and external_id where indexable (what the execution row copies).
+    run_id: str | None = None
+    external_id: str | None = None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """The line's JSON object, read from the verbatim text the first time it is asked for:
+        most lines are stored without anyone reading their payload."""
+        body = self.parsed_body
+        if body is None:
+            body = self.parsed_body = load_json(self.raw)
+        return body
 
     @property
     def flags_text(self) -> str | None:

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from recorder.model.events import load_json
+from recorder.model.exact_json import load_json
 from recorder.model.indexed import is_indexable_text
 from recorder.model.sdk_events import is_sdk_event
 from recorder.model.vocabulary import NOTE_STATES, TERMINAL_STATES

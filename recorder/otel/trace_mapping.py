@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from recorder.model.events import load_json
+from recorder.model.exact_json import load_json
 from recorder.otel import conventions as keys
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from recorder.model.cassette import REDACTED, Cassette, Line
-from recorder.model.events import load_json
+from recorder.model.exact_json import load_json
 from recorder.model.secrets import SecretScrubber
 
 MIN_SUBSTRING = 4

@@ -13,7 +13,7 @@ from typing import Any
 
 import orjson
 
-from recorder.model.events import load_json
+from recorder.model.exact_json import load_json
 from recorder.model.timestamps import us_to_iso
 from recorder.store.schema import Actual, Event, Execution, Recording, Reject, StatusCheck
 

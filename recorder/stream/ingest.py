@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from recorder.model.cassette import FORMAT, Cassette
-from recorder.model.events import load_json
+from recorder.model.exact_json import load_json
 from recorder.model.lines import RawLine
 from recorder.model.request import RecordedRequest
 from recorder.model.timestamps import now_us
