@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder.model.events import ParsedEvent, RejectedLine, parse_line
+from recorder.model.clean_lines import read_clean_event
+from recorder.model.events import ParsedEvent, RejectedLine, parse_line, parse_line_exactly
 from recorder.model.facts import ExecutionFacts
 from recorder.model.lines import RawLine
 from recorder.store.body_blocks import Block
@@ -123,7 +124,8 @@ class LinePreparer:
         for index, text in enumerate(lines):
             end += len(text) + 1
             terminated = terminated_last or index != last
-            parsed = parse_line(RawLine(position, text, terminated))
+            # parse_line's two steps, the fast one without the RawLine only the exact one reads.
+            parsed = read_clean_event(position, text) or parse_line_exactly(RawLine(position, text, terminated))
             if parsed.__class__ is ParsedEvent:
                 self._take_event(parsed, received_at_us)  # type: ignore[arg-type]
             elif parsed is None:
