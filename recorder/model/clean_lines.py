@@ -81,9 +81,12 @@ _ESCAPED_NUL = b"\\u0000"
 
 def read_clean_event(position: int, data: bytes) -> ParsedEvent | None:
     """The event of a clean legacy line, exactly as the exact path would read it; else None."""
-    # Deep nesting is the exact path's to refuse (msgspec would skip it): a line opening fewer
-    # brackets than the limit cannot nest deeper.
-    if _ESCAPED_NUL in data or data.count(b"[") + data.count(b"{") > MAX_PARSE_DEPTH:
+    # Without a backslash there is no escape to look for (one memchr); deep nesting is the exact
+    # path's to refuse (msgspec would skip it), and a line too short to open and close more than
+    # MAX_PARSE_DEPTH brackets, or opening fewer, cannot nest deeper.
+    if b"\\" in data and _ESCAPED_NUL in data:
+        return None
+    if len(data) > 2 * MAX_PARSE_DEPTH and data.count(b"[") + data.count(b"{") > MAX_PARSE_DEPTH:
         return None
     try:
         envelope = _DECODER.decode(data)
