@@ -238,6 +238,25 @@ def test_where_no_parse_process_can_start_the_body_is_parsed_here(
     assert stored(store) == stored(other_store)
 
 
+@pytest.mark.parametrize("setting", ["0", "off", "False", " no "])
+def test_the_environment_can_keep_parsing_in_the_recording_process(
+    store: Store, other_store: Store, samples_dir: Path, monkeypatch: pytest.MonkeyPatch, setting: str
+) -> None:
+    """RECORDER_PARSE_PROCESS=off: an application that must not spawn processes never gets one."""
+    def spawned() -> None:
+        raise AssertionError("a parse process was started")
+
+    monkeypatch.setattr(parse_stage_module, "ParseStage", spawned)
+    monkeypatch.setattr(parse_stage_module, "_cannot_start", False)
+    monkeypatch.setenv(parse_stage_module.PARSE_PROCESS_ENV, setting)
+    body = mixed_body(samples_dir)
+    chunks = [body[start : start + CHUNK] for start in range(0, len(body), CHUNK)]
+    here = ingest_chunks(other_store, chunks, source="body", stage_after_bytes=None)
+    kept_here = ingest_chunks(store, chunks, source="body", stage_after_bytes=0)
+    assert (kept_here.events_stored, kept_here.rejects) == (here.events_stored, here.rejects)
+    assert stored(store) == stored(other_store)
+
+
 def test_a_failure_inside_the_parse_process_comes_back_with_its_traceback() -> None:
     stage = ParseStage()
     try:

@@ -21,6 +21,7 @@ as after any failure mid-stream.
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import queue
 import signal
@@ -63,9 +64,13 @@ class ParseStageFailed(RuntimeError):
 
 def start_stage() -> ParseStage | None:
     """A parse process starting up, or None (logged once) where none can be started (a sandbox
-    that forbids it, no executable): the caller then goes on preparing lines itself."""
+    that forbids it, no executable) or PARSE_PROCESS_ENV turns it off: the caller then goes on
+    preparing lines itself."""
     global _cannot_start
     if _cannot_start:
+        return None
+    if os.environ.get(PARSE_PROCESS_ENV, "").strip().lower() in _OFF:
+        # An application that must not spawn processes (or a one-core container) says so once.
         return None
     try:
         return ParseStage()
@@ -76,6 +81,9 @@ def start_stage() -> ParseStage | None:
 
 
 _cannot_start = False
+# Set to 0/off/false/no, lines are always prepared in the recording process: no process is spawned.
+PARSE_PROCESS_ENV = "RECORDER_PARSE_PROCESS"
+_OFF = frozenset({"0", "off", "false", "no"})
 
 
 class ParseStage:
