@@ -143,6 +143,21 @@ def test_a_body_parsed_in_the_stage_stores_what_one_parsed_here_stores(
     assert_spans_match_timelines(store, execution_ids(store))
 
 
+def test_a_writer_far_behind_holds_the_process_back_and_stores_the_same(
+    store: Store, other_store: Store, samples_dir: Path, stages: list[ParseStage], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room for one batch only, the receiver waits for the writer before queuing the next
+    (and the process, then the reader, wait behind it): nothing is lost or reordered."""
+    monkeypatch.setattr(parse_stage_module, "MAX_WAITING_BYTES", 1)
+    body = mixed_body(samples_dir)
+    here = ingest_chunks(other_store, [body[start : start + CHUNK] for start in range(0, len(body), CHUNK)],
+                         source="body", stage_after_bytes=None)
+    staged = ingest_chunks(store, chunks_after_handover(body, stages), source="body", stage_after_bytes=0)
+    assert len(stages) == 1 and stages[0].begun
+    assert (staged.lines, staged.events_stored, staged.rejects) == (here.lines, here.events_stored, here.rejects)
+    assert stored(store) == stored(other_store)
+
+
 def test_the_same_body_through_the_stage_again_adds_nothing(store: Store, samples_dir: Path, stages: list[ParseStage]) -> None:
     body = mixed_body(samples_dir)
     first = ingest_chunks(store, chunks_after_handover(body, stages), source="first", stage_after_bytes=0)

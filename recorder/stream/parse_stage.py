@@ -35,15 +35,17 @@ from typing import TYPE_CHECKING, Any
 from recorder.model.timestamps import now_us
 from recorder.store.body_blocks import Block
 from recorder.store.prepare import PreparedBatch, PreparerState
-from recorder.stream.stage_messages import BATCH_LINES, END, HINT, READY, StageError, read_frame, write_message
+from recorder.stream.stage_messages import END, HINT, READY, StageError, read_frame, write_message
 
 if TYPE_CHECKING:
     from recorder.store.writer import RecordingWriter
 
-# Prepared lines that may wait for the writer. A bulk commit (50,000 lines) takes the writer away
-# for a while: the process must be able to go on preparing the next batch meanwhile, or the two
-# sides take turns instead of working at once.
-MAX_WAITING_LINES = 64 * 1024
+# Prepared batches (as sent, ~0.9 KB a line) that may wait for the writer: ~70,000 lines. A bulk
+# commit (50,000 lines) takes the writer away for a while, and the process must be able to go on
+# preparing meanwhile, or the two sides take turns instead of working at once. Counted in bytes,
+# not batches: a batch is a whole block, whose lines depend on how the body was read (a 1 MiB read
+# of a file is ~1,500 lines), and memory is what the bound is for.
+MAX_WAITING_BYTES = 64 << 20
 PIPE_BYTES = 1 << 20
 # The fewest lines bulk ingest commits while it waits for the process (fewer: it waits for more).
 MIN_IDLE_COMMIT = 2_048
@@ -99,7 +101,10 @@ class ParseStage:
         for pipe in (self._process.stdin, self._process.stdout):
             _widen(pipe)
         self._ready = threading.Event()
-        self._batches: queue.Queue[Any] = queue.Queue(maxsize=MAX_WAITING_LINES // BATCH_LINES)
+        self._batches: queue.Queue[Any] = queue.Queue()
+        # Bytes of batches queued and not yet taken; the receiver waits while there are too many.
+        self._waiting_bytes = 0
+        self._room = threading.Condition()
         self._stopping = False
         self.begun = False
         self._receiver = threading.Thread(target=self._receive, name="recorder-parse-stage", daemon=True)
@@ -148,6 +153,9 @@ class ParseStage:
         """The next prepared batch, None after the last one; raises queue.Empty after `timeout_s`."""
         message = self._batches.get(timeout=timeout_s)
         if isinstance(message, bytes):
+            with self._room:
+                self._waiting_bytes -= len(message)
+                self._room.notify()
             return pickle.loads(message)  # a batch, built here, on the thread that commits it
         if isinstance(message, ParseStageFailed):
             raise message
@@ -158,6 +166,8 @@ class ParseStage:
     def close(self) -> None:
         """Stop the process (at once, unless it already finished) and its reader thread."""
         self._stopping = True
+        with self._room:  # a receiver waiting for room stops waiting
+            self._room.notify_all()
         if self._receiver.is_alive():
             self._process.kill()  # it has not finished: nothing it would still send is wanted
         try:
@@ -171,10 +181,7 @@ class ParseStage:
             except queue.Empty:
                 pass
         self._process.stdout.close()
-        try:  # wake a thread still waiting for a batch
-            self._batches.put_nowait(ParseStageFailed("the parse stage was stopped"))
-        except queue.Full:
-            pass
+        self._batches.put_nowait(ParseStageFailed("the parse stage was stopped"))  # wakes a thread waiting for a batch
 
     def _send(self, message: object) -> None:
         try:
@@ -193,6 +200,10 @@ class ParseStage:
             while True:
                 deferred, data = read_frame(self._process.stdout)
                 if deferred:
+                    with self._room:
+                        while self._waiting_bytes >= MAX_WAITING_BYTES and not self._stopping:
+                            self._room.wait()
+                        self._waiting_bytes += len(data)
                     self._batches.put(data)
                     continue
                 message = pickle.loads(data)
