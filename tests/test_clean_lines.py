@@ -22,7 +22,10 @@ from recorder.model.events import ParsedEvent, parse_line, parse_line_exactly
 from recorder.model.exact_json import MAX_PARSE_DEPTH
 from recorder.model.indexed import MAX_EXTERNAL_ID_LENGTH, MAX_ID_LENGTH
 from recorder.model.lines import RawLine, split_body
-from recorder.model.vocabulary import NODE_STATES, NODE_TYPES, VALUE_TYPES, WORKFLOW_STATES
+from recorder.model.vocabulary import NODE_STATES, NODE_TYPES, VALUE_TYPES, WORKFLOW_STATES, StreamShape
+from recorder.store.body_blocks import BodyBlocks
+from recorder.store.event_rows import EVENT_COLUMNS
+from recorder.store.prepare import LinePreparer, PreparerState
 
 SAMPLES = Path(__file__).parent / "data" / "samples"
 INDEXED_FIELDS = [name for name in ParsedEvent.__slots__ if name != "parsed_body"]  # type: ignore[attr-defined]
@@ -232,3 +235,25 @@ def test_the_fast_path_takes_the_clean_lines_of_recorded_streams() -> None:
                 taken += fast is not None
     assert clean > 500
     assert taken >= 0.95 * clean, f"the fast path read only {taken} of {clean} clean sample lines"
+
+
+def test_a_body_that_changes_shape_is_prepared_as_each_line_parses() -> None:
+    """The preparer stops trying the fast path on the v2 stream and takes it up again at the next
+    legacy event: a body whose lines change shape still gets, line by line, parse_line's events."""
+    legacy = (SAMPLES / "exec_0000.ndjson").read_bytes()
+    sdk = (SAMPLES.parent / "sdk_samples" / "exec_0000.ndjson").read_bytes()
+    body = legacy + sdk + legacy[: len(legacy) // 2].rsplit(b"\n", 1)[0] + b"\n" + sdk
+    preparer, blocks = LinePreparer(PreparerState(recording_id=1)), BodyBlocks()
+    for start in range(0, len(body), 4096):
+        block = blocks.cut(body[start : start + 4096], 0)
+        if block is not None:
+            preparer.add_block(block)
+    rows = preparer.take().event_rows
+    expected = [event for event in map(parse_line, split_body(body)) if isinstance(event, ParsedEvent)]
+    columns = ("execution_id", "position", "type", "state", "ts_us", "event_id", "node_id", "node_result_id",
+               "node_type", "source_execution_id", "raw")
+    assert [tuple(row[EVENT_COLUMNS.index(name)] for name in columns) for row in rows] == [
+        tuple(getattr(event, name) for name in columns) for event in expected
+    ]
+    assert [row[EVENT_COLUMNS.index("flags")] for row in rows] == [event.flags_text for event in expected]
+    assert {event.shape for event in expected} == {StreamShape.LEGACY, StreamShape.SDK}
