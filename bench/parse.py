@@ -10,8 +10,8 @@ whole body already in memory (reading the file is not timed):
    `finish()`: the bytes cut into `RawLine`s.
 2. orjson_us: `orjson.loads` of every line's bytes and nothing else, the floor under any parser of
    this format.
-3. parse_line_us: `parse_line` of every line, as ingest reads it: a clean legacy event by the typed
-   fast path (msgspec, recorder.model.clean_lines), any other line exactly.
+3. parse_line_us: `parse_line` of every line: a clean event of either shape by its typed fast
+   path (msgspec, recorder.model.clean_lines), any other line exactly.
 4. exact_us: `parse_line_exactly` of every line, the same answers without the fast path: decoding,
    the checks made before orjson, orjson itself, and indexing into a `ParsedEvent` in Python. The
    baseline the fast path is measured against, in the same run (`fast_ratio` = exact / parse_line).
@@ -41,7 +41,7 @@ import orjson
 from _common import info, load_average, recorder_version, work_directory
 from ingest import SEED, prepare_workload
 
-from recorder.model.clean_lines import read_clean_event
+from recorder.model.clean_lines import read_clean_event, read_clean_sdk_event
 from recorder.model.events import RejectedLine, parse_line, parse_line_exactly
 from recorder.model.lines import LineSplitter, RawLine
 from recorder.stream.ingest import CHUNK_SIZE
@@ -111,7 +111,9 @@ def measure_shape(body_path: Path, repeat: int) -> dict[str, float]:
     if rejects:
         raise RuntimeError(f"{len(rejects)} lines of the workload are rejects, the first: {rejects[0].reason}")
     count = len(lines)
-    fast_share = sum(read_clean_event(line.position, line.data) is not None for line in lines) / count
+    fast_share = sum(
+        (read_clean_event(line.position, line.data) or read_clean_sdk_event(line.position, line.data)) is not None for line in lines
+    ) / count
     info(f"{body_path.name}: {count:,} lines, {len(body) / count:.0f} bytes per line on average, all events; "
          f"the fast path reads {fast_share:.1%} of them")
     del lines, rejects

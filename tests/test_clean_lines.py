@@ -11,13 +11,14 @@ sample streams show the fast path does take the clean lines it exists for.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from recorder.model.clean_lines import read_clean_event
+from recorder.model.clean_lines import read_clean_event, read_clean_sdk_event
 from recorder.model.events import ParsedEvent, parse_line, parse_line_exactly
 from recorder.model.exact_json import MAX_PARSE_DEPTH
 from recorder.model.indexed import MAX_EXTERNAL_ID_LENGTH, MAX_ID_LENGTH
@@ -28,12 +29,14 @@ from recorder.store.event_rows import EVENT_COLUMNS
 from recorder.store.prepare import LinePreparer, PreparerState
 
 SAMPLES = Path(__file__).parent / "data" / "samples"
+SDK_SAMPLES = Path(__file__).parent / "data" / "sdk_samples"
+FastPath = Callable[[int, bytes], "ParsedEvent | None"]
 INDEXED_FIELDS = [name for name in ParsedEvent.__slots__ if name != "parsed_body"]  # type: ignore[attr-defined]
 
 
-def assert_same_answer(data: bytes, position: int = 0) -> ParsedEvent | None:
+def assert_same_answer(data: bytes, position: int = 0, read: FastPath = read_clean_event) -> ParsedEvent | None:
     """The fast path's event, checked against the exact path's; None when it declined."""
-    fast = read_clean_event(position, data)
+    fast = read(position, data)
     if fast is None:
         return None
     exact = parse_line_exactly(RawLine(position, data))
@@ -257,3 +260,112 @@ def test_a_body_that_changes_shape_is_prepared_as_each_line_parses() -> None:
     ]
     assert [row[EVENT_COLUMNS.index("flags")] for row in rows] == [event.flags_text for event in expected]
     assert {event.shape for event in expected} == {StreamShape.LEGACY, StreamShape.SDK}
+
+
+
+# -- the v2 stream's SDK-style events ---------------------------------------------------------------
+
+def _sdk_line(name: str = "node.execution.initiated", chain: list[dict] | None = None, **changes: object) -> dict:
+    """An SDK-style event under `chain` (nearest context first): by default a node of the root
+    workflow "root-1", deployed with a release tag."""
+    if chain is None:
+        chain = [
+            {"type": "WORKFLOW", "span_id": "root-1", "workflow_definition": {"id": "wf", "name": "Flow"}},
+            {"type": "WORKFLOW_RELEASE_TAG", "span_id": "tag-1", "external_id": "order-7", "release_tag_name": "LATEST"},
+            {"type": "API_REQUEST", "span_id": "api-1"},
+        ]
+    parent = None
+    for context in reversed(chain):
+        parent = {**context, "parent": parent}
+    line = {
+        "parent": parent,
+        "name": name,
+        "body": {"node_definition": {"id": "node-def-1", "name": "SearchNode"}, "workflow_definition": {"id": "wf-2"}},
+        "id": "ev-1",
+        "timestamp": "2025-06-02T09:00:00.006240Z",
+        "span_id": "span-1",
+        "trace_id": "t-1",
+    }
+    return {**line, **changes}
+
+
+sdk_names = st.one_of(
+    st.sampled_from([f"node.execution.{state.lower()}" for state in ("INITIATED", "STREAMING", "FULFILLED", "REJECTED", "PAUSED", "LOG", "ODD")]),
+    st.sampled_from([f"workflow.execution.{state.lower()}" for state in ("INITIATED", "STREAMING", "FULFILLED", "REJECTED", "SNAPSHOTTED", "ODD")]),
+    st.sampled_from(["workflow.execution.ınitiated", "other.event", ""]),
+)
+contexts = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.one_of(st.sampled_from(["WORKFLOW", "WORKFLOW_RELEASE_TAG", "API_REQUEST", "WORKFLOW_NODE"]), st.integers(), st.none()),
+        "span_id": ids(MAX_ID_LENGTH),
+        "external_id": ids(MAX_EXTERNAL_ID_LENGTH),
+    },
+)
+definitions = st.one_of(st.none(), st.text(max_size=2), st.fixed_dictionaries({}, optional={"id": ids(MAX_ID_LENGTH), "name": st.text(max_size=4)}))
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    sdk_names,
+    st.one_of(st.none(), st.lists(contexts, max_size=4)),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "span_id": ids(MAX_ID_LENGTH),
+            "id": ids(MAX_ID_LENGTH),
+            "timestamp": timestamps,
+            "execution_id": st.one_of(st.none(), st.just("e-1")),
+            "body": st.one_of(
+                st.none(), st.text(max_size=2),
+                st.fixed_dictionaries({}, optional={"node_definition": definitions, "workflow_definition": definitions, "outputs": st.none()}),
+            ),
+        },
+    ),
+    st.booleans(),
+)
+def test_an_sdk_event_is_declined_or_read_as_the_exact_path_reads_it(
+    name: str, chain: list[dict] | None, changes: dict, ascii_only: bool
+) -> None:
+    line = _sdk_line(name, chain if chain is not None else None, **changes)
+    if chain == []:
+        line["parent"] = None
+    data = json.dumps(line, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    assert_same_answer(data, read=read_clean_sdk_event)
+    assert_same_answer(data, read=read_clean_event)  # declines every SDK line, or reads it exactly
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        _sdk_line(),
+        _sdk_line("workflow.execution.streaming", chain=[{"type": "API_REQUEST", "span_id": "api-1"}], span_id="root-1"),
+        _sdk_line("workflow.execution.fulfilled"),  # a nested workflow's end: a run of its own
+        _sdk_line("node.execution.fulfilled", chain=[{"type": "WORKFLOW_NODE", "span_id": "wn-1"}, {"type": "WORKFLOW", "span_id": "root-1"}]),
+    ],
+    ids=["node", "root-workflow-streaming", "nested-workflow-end", "nested-node"],
+)
+def test_a_clean_sdk_event_takes_the_fast_path(line: dict) -> None:
+    assert assert_same_answer(json.dumps(line).encode(), read=read_clean_sdk_event) is not None
+
+
+def test_parent_chains_at_and_beyond_the_walked_length_are_read_as_the_exact_path_reads_them() -> None:
+    from recorder.model.sdk_events import _MAX_CHAIN
+
+    for length in (_MAX_CHAIN - 1, _MAX_CHAIN, _MAX_CHAIN + 1, _MAX_CHAIN + 5):
+        chain = [{"type": "API_REQUEST", "span_id": f"c-{index}"} for index in range(length - 1)] + [{"type": "WORKFLOW", "span_id": "root-1"}]
+        assert_same_answer(json.dumps(_sdk_line(chain=chain)).encode(), read=read_clean_sdk_event)
+
+
+def test_the_sdk_fast_path_takes_the_clean_lines_of_recorded_v2_streams() -> None:
+    clean = taken = 0
+    for path in sorted(SDK_SAMPLES.glob("*.ndjson")):
+        for line in split_body(path.read_bytes()):
+            fast = assert_same_answer(line.data, line.position, read=read_clean_sdk_event)
+            exact = parse_line_exactly(line)
+            assert parse_line(line) == exact
+            if isinstance(exact, ParsedEvent) and not exact.flags and not (exact.type == "WORKFLOW" and exact.state in {"FULFILLED", "REJECTED"}):
+                clean += 1
+                taken += fast is not None
+    assert clean > 500
+    assert taken >= 0.95 * clean, f"the SDK fast path read only {taken} of {clean} clean sample lines"

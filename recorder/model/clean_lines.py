@@ -1,16 +1,18 @@
-"""The fast path of `parse_line`: a legacy event line that raises no flag, read in one typed decode.
+"""The fast paths of `parse_line`: an event line that raises no flag, read in one typed decode.
 
-Nearly every line of a stream is a NODE event or a non-terminal WORKFLOW event whose indexed fields
-are short ids, a known state, node type and value tags, and a timestamp with an offset. msgspec
-decodes such a line straight into those few fields, checking their types, lengths and vocabularies
-in C while it skips the rest of the payload, which is never built as Python objects (the event's
-`body` is read from the verbatim text only if something asks for it). The exact path
-(recorder.model.events) builds the whole object and walks it in Python, about twice the cost.
+Nearly every line of a stream is a clean event: on the legacy stream a NODE event or a non-terminal
+WORKFLOW event, on the v2 stream a node's event or a nested workflow's under its root; their
+indexed fields are short ids, a known state, node type and value tags, and a timestamp with an
+offset. msgspec decodes such a line straight into those few fields, checking their types, lengths
+and vocabularies in C while it skips the rest of the payload, which is never built as Python
+objects (the event's `body` is read from the verbatim text only if something asks for it). The
+exact path (recorder.model.events, recorder.model.sdk_events) builds the whole object and walks it
+in Python, about twice the cost.
 
-The fast path may decline but never answer differently: any line it is not sure of (a flag to
-raise, a field of another type, a terminal WORKFLOW event whose outputs and error must be checked,
-an SDK-style event, anything that is not JSON) gets None, and the exact path decides.
-tests/test_clean_lines.py holds it to that.
+A fast path may decline but never answer differently: any line it is not sure of (a flag to raise,
+a field of another type, a root workflow's terminal event whose outputs must be checked, the other
+stream's shape, anything that is not JSON) gets None, and the exact path decides.
+tests/test_clean_lines.py holds both to that.
 """
 
 from __future__ import annotations
@@ -21,8 +23,19 @@ import msgspec
 
 from recorder.model.exact_json import MAX_PARSE_DEPTH
 from recorder.model.indexed import MAX_EXTERNAL_ID_LENGTH, MAX_ID_LENGTH, ParsedEvent
+from recorder.model.sdk_events import _MAX_CHAIN, NODE_PREFIX, WORKFLOW_PREFIX
 from recorder.model.timestamps import TimestampError, parse_ts_us
-from recorder.model.vocabulary import NODE_STATES, NODE_TYPES, TERMINAL_STATES, VALUE_TYPES, WORKFLOW_STATES, StreamShape
+from recorder.model.vocabulary import (
+    NESTED_WORKFLOW,
+    NODE_STATES,
+    NODE_TYPES,
+    SDK_NODE_STATES,
+    SDK_WORKFLOW_STATES,
+    TERMINAL_STATES,
+    VALUE_TYPES,
+    WORKFLOW_STATES,
+    StreamShape,
+)
 
 # Literal over a frozenset's members: msgspec checks membership while decoding.
 _ValueTag = Literal[tuple(sorted(VALUE_TYPES))]  # type: ignore[valid-type]
@@ -75,6 +88,39 @@ class _Envelope(msgspec.Struct):
 
 
 _DECODER = msgspec.json.Decoder(_Envelope)
+
+
+class _Context(msgspec.Struct):
+    """One context of an SDK-style event's `parent` chain (section D): what indexing reads of it."""
+
+    type: str | None = None
+    span_id: _Id | None = None
+    external_id: _ExternalId | None = None
+    parent: _Context | None = None
+
+
+class _Definition(msgspec.Struct):
+    id: _Id | None = None
+
+
+class _SdkPayload(msgspec.Struct):
+    node_definition: _Definition | None = None
+    workflow_definition: _Definition | None = None
+
+
+class _SdkEvent(msgspec.Struct):
+    name: str
+    body: _SdkPayload
+    timestamp: str
+    # A legacy envelope's key: a line with it is not an SDK event (recorder.model.sdk_events).
+    execution_id: msgspec.UnsetType = msgspec.UNSET
+    id: _Id | None = None
+    span_id: _Id | None = None
+    parent: _Context | None = None
+
+
+_SDK_DECODER = msgspec.json.Decoder(_SdkEvent)
+_OPEN_SDK_WORKFLOW_STATES = SDK_WORKFLOW_STATES - TERMINAL_STATES
 # An escaped NUL is the one thing msgspec lets into a string that an index column cannot hold.
 _ESCAPED_NUL = b"\\u0000"
 
@@ -120,4 +166,76 @@ def read_clean_event(position: int, data: bytes) -> ParsedEvent | None:
     return ParsedEvent(
         position, envelope.execution_id, envelope.type, state, ts_us, fields.id, fields.node_id, fields.node_result_id,
         node_type, fields.source_execution_id, (), text, None, StreamShape.LEGACY, envelope.run_id, envelope.external_id,
+    )
+
+
+def read_clean_sdk_event(position: int, data: bytes) -> ParsedEvent | None:
+    """The event of a clean v2 stream line (an SDK-style event in a known family and state, not the
+    root workflow's terminal event, in a chain that names its root), exactly as
+    recorder.model.sdk_events reads it; else None."""
+    if b"\\" in data and _ESCAPED_NUL in data:
+        return None
+    if len(data) > 2 * MAX_PARSE_DEPTH and data.count(b"[") + data.count(b"{") > MAX_PARSE_DEPTH:
+        return None
+    try:
+        event = _SDK_DECODER.decode(data)
+        text = data.decode("utf-8")
+    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
+        return None
+    # The chain, nearest first: its outermost WORKFLOW is the root, its nearest release tag the deployment.
+    around = event.parent
+    root_workflow = release = None
+    context, depth = around, 0
+    while context is not None:
+        depth += 1
+        if depth > _MAX_CHAIN:
+            return None  # walked only so far by the exact path
+        if context.type == "WORKFLOW":
+            root_workflow = context
+        elif context.type == "WORKFLOW_RELEASE_TAG" and release is None:
+            release = context
+        context = context.parent
+    name, payload = event.name, event.body
+    if root_workflow is None:  # the root workflow's own event (a node outside any is the exact path's)
+        execution_id = event.span_id
+        if not execution_id or not name.startswith(WORKFLOW_PREFIX):
+            return None
+        state = name[len(WORKFLOW_PREFIX):].upper()
+        if state not in _OPEN_SDK_WORKFLOW_STATES:
+            return None  # a terminal one's outputs are checked by the exact path
+        return _sdk_event(position, event, text, execution_id, "WORKFLOW", state, None, None, None, None)
+    execution_id = root_workflow.span_id
+    if not execution_id:
+        return None
+    source = around.span_id if around is not None and around.span_id != execution_id else None  # type: ignore[union-attr]
+    if name.startswith(NODE_PREFIX):
+        event_type, state, node_type = "NODE", name[len(NODE_PREFIX):].upper(), None
+        if state not in SDK_NODE_STATES:
+            return None
+        definition = payload.node_definition
+    elif name.startswith(WORKFLOW_PREFIX):  # nested (a root workflow's events have no WORKFLOW context)
+        event_type, state, node_type = "NODE", name[len(WORKFLOW_PREFIX):].upper(), NESTED_WORKFLOW
+        if state not in SDK_WORKFLOW_STATES:
+            return None
+        definition = payload.workflow_definition
+    else:
+        return None
+    if definition is None:
+        return None
+    return _sdk_event(position, event, text, execution_id, event_type, state, definition.id, event.span_id, node_type, source)
+
+
+def _sdk_event(
+    position: int, event: _SdkEvent, text: str, execution_id: str, event_type: str, state: str,
+    node_id: str | None, node_result_id: str | None, node_type: str | None, source: str | None,
+) -> ParsedEvent | None:
+    try:
+        ts_us, naive = parse_ts_us(event.timestamp)
+    except TimestampError:
+        return None
+    if naive:
+        return None
+    return ParsedEvent(
+        position, execution_id, event_type, state, ts_us, event.id, node_id, node_result_id, node_type, source, (),
+        text, None, StreamShape.SDK,
     )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from recorder.model import sdk_events
-from recorder.model.clean_lines import read_clean_event
+from recorder.model.clean_lines import read_clean_event, read_clean_sdk_event
 from recorder.model.exact_json import load_json
 from recorder.model.indexed import (
     MAX_EXTERNAL_ID_LENGTH,
@@ -32,10 +32,10 @@ from recorder.model.vocabulary import NODE_STATES, NODE_TYPES, TERMINAL_STATES, 
 
 
 def parse_line(line: RawLine) -> ParsedEvent | RejectedLine | None:
-    """Classify one line; None for a blank line (framing, not data). A clean legacy event (most
-    lines) is read by the typed fast path (recorder.model.clean_lines); every other line, and any
-    the fast path is unsure of, exactly."""
-    event = read_clean_event(line.position, line.data)
+    """Classify one line; None for a blank line (framing, not data). A clean event of either stream
+    (most lines) is read by a typed fast path (recorder.model.clean_lines); every other line, and any
+    a fast path is unsure of, exactly."""
+    event = read_clean_event(line.position, line.data) or read_clean_sdk_event(line.position, line.data)
     return event if event is not None else parse_line_exactly(line)
 
 
