@@ -224,18 +224,25 @@ def test_bytes_that_are_not_utf8_in_a_skipped_string_are_left_to_the_exact_path(
     assert not isinstance(parse_line(RawLine(0, data)), ParsedEvent)
 
 
-def test_the_fast_path_takes_the_clean_lines_of_recorded_streams() -> None:
-    """Every sample line either way gives the same event; the clean ones (no flag, not a terminal
-    WORKFLOW event) are nearly all read by the fast path, which is what it is for."""
+def clean_lines_taken(samples: Path, read: FastPath) -> tuple[int, int]:
+    """How many of the sample streams' clean lines (no flag, not a root workflow's terminal event)
+    there are, and how many `read` took; every line gives the same event either way."""
     clean = taken = 0
-    for path in sorted(SAMPLES.glob("*.ndjson")):
+    for path in sorted(samples.glob("*.ndjson")):
         for line in split_body(path.read_bytes()):
-            fast = assert_same_answer(line.data, line.position)
+            fast = assert_same_answer(line.data, line.position, read=read)
             exact = parse_line_exactly(line)
             assert parse_line(line) == exact
             if isinstance(exact, ParsedEvent) and not exact.flags and not (exact.type == "WORKFLOW" and exact.state in {"FULFILLED", "REJECTED"}):
                 clean += 1
                 taken += fast is not None
+    return clean, taken
+
+
+@pytest.mark.parametrize(("samples", "read"), [(SAMPLES, read_clean_event), (SDK_SAMPLES, read_clean_sdk_event)], ids=["legacy", "v2"])
+def test_the_fast_paths_take_the_clean_lines_of_recorded_streams(samples: Path, read: FastPath) -> None:
+    """Nearly every clean line of a recorded stream is read by its fast path, which is what it is for."""
+    clean, taken = clean_lines_taken(samples, read)
     assert clean > 500
     assert taken >= 0.95 * clean, f"the fast path read only {taken} of {clean} clean sample lines"
 
@@ -355,17 +362,3 @@ def test_parent_chains_at_and_beyond_the_walked_length_are_read_as_the_exact_pat
     for length in (_MAX_CHAIN - 1, _MAX_CHAIN, _MAX_CHAIN + 1, _MAX_CHAIN + 5):
         chain = [{"type": "API_REQUEST", "span_id": f"c-{index}"} for index in range(length - 1)] + [{"type": "WORKFLOW", "span_id": "root-1"}]
         assert_same_answer(json.dumps(_sdk_line(chain=chain)).encode(), read=read_clean_sdk_event)
-
-
-def test_the_sdk_fast_path_takes_the_clean_lines_of_recorded_v2_streams() -> None:
-    clean = taken = 0
-    for path in sorted(SDK_SAMPLES.glob("*.ndjson")):
-        for line in split_body(path.read_bytes()):
-            fast = assert_same_answer(line.data, line.position, read=read_clean_sdk_event)
-            exact = parse_line_exactly(line)
-            assert parse_line(line) == exact
-            if isinstance(exact, ParsedEvent) and not exact.flags and not (exact.type == "WORKFLOW" and exact.state in {"FULFILLED", "REJECTED"}):
-                clean += 1
-                taken += fast is not None
-    assert clean > 500
-    assert taken >= 0.95 * clean, f"the SDK fast path read only {taken} of {clean} clean sample lines"

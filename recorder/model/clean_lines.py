@@ -17,7 +17,7 @@ tests/test_clean_lines.py holds both to that.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -125,8 +125,9 @@ _OPEN_SDK_WORKFLOW_STATES = SDK_WORKFLOW_STATES - TERMINAL_STATES
 _ESCAPED_NUL = b"\\u0000"
 
 
-def read_clean_event(position: int, data: bytes) -> ParsedEvent | None:
-    """The event of a clean legacy line, exactly as the exact path would read it; else None."""
+def _decoded(decoder: msgspec.json.Decoder[Any], data: bytes) -> tuple[Any, str] | None:
+    """The line decoded into the fast path's structs, and its text; None where the exact path must
+    look (or the line does not fit the structs)."""
     # Without a backslash there is no escape to look for (one memchr); deep nesting is the exact
     # path's to refuse (msgspec would skip it), and a line too short to open and close more than
     # MAX_PARSE_DEPTH brackets, or opening fewer, cannot nest deeper.
@@ -135,10 +136,17 @@ def read_clean_event(position: int, data: bytes) -> ParsedEvent | None:
     if len(data) > 2 * MAX_PARSE_DEPTH and data.count(b"[") + data.count(b"{") > MAX_PARSE_DEPTH:
         return None
     try:
-        envelope = _DECODER.decode(data)
-        text = data.decode("utf-8")  # msgspec does not check the bytes of what it skips
+        return decoder.decode(data), data.decode("utf-8")  # msgspec does not check the bytes of what it skips
     except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
         return None
+
+
+def read_clean_event(position: int, data: bytes) -> ParsedEvent | None:
+    """The event of a clean legacy line, exactly as the exact path would read it; else None."""
+    decoded = _decoded(_DECODER, data)
+    if decoded is None:
+        return None
+    envelope, text = decoded
     fields = envelope.data
     state, payload = fields.state, fields.data
     if envelope.type == "NODE":
@@ -173,15 +181,10 @@ def read_clean_sdk_event(position: int, data: bytes) -> ParsedEvent | None:
     """The event of a clean v2 stream line (an SDK-style event in a known family and state, not the
     root workflow's terminal event, in a chain that names its root), exactly as
     recorder.model.sdk_events reads it; else None."""
-    if b"\\" in data and _ESCAPED_NUL in data:
+    decoded = _decoded(_SDK_DECODER, data)
+    if decoded is None:
         return None
-    if len(data) > 2 * MAX_PARSE_DEPTH and data.count(b"[") + data.count(b"{") > MAX_PARSE_DEPTH:
-        return None
-    try:
-        event = _SDK_DECODER.decode(data)
-        text = data.decode("utf-8")
-    except (msgspec.MsgspecError, RecursionError, UnicodeDecodeError):
-        return None
+    event, text = decoded
     # The chain, nearest first: its outermost WORKFLOW is the root, its nearest release tag the deployment.
     around = event.parent
     root_workflow = release = None
