@@ -1,6 +1,7 @@
 """The wire format as data: splitting a response body into lines and reading each line.
 
-Owns: lines and events (lines.py, events.py), the request (request.py), cassettes
+Owns: lines and events (lines.py; events.py and sdk_events.py, read exactly; clean_lines.py, the
+typed fast path most lines take; exact_json.py, the one JSON reader), the request (request.py), cassettes
 (cassette.py), the vocabularies (vocabulary.py), timestamps and moments, the one execution filter
 (filters.py), what fleet questions group by (groupings.py), Vellum's endpoint names (endpoints.py) and
 secret scrubbing (secrets.py).
