@@ -248,8 +248,8 @@ def test_the_fast_paths_take_the_clean_lines_of_recorded_streams(samples: Path, 
 
 
 def test_a_body_that_changes_shape_is_prepared_as_each_line_parses() -> None:
-    """The preparer stops trying the fast path on the v2 stream and takes it up again at the next
-    legacy event: a body whose lines change shape still gets, line by line, parse_line's events."""
+    """Each line takes the fast path of its own shape: a body whose lines change shape gets, line
+    by line, parse_line's events."""
     legacy = (SAMPLES / "exec_0000.ndjson").read_bytes()
     sdk = (SAMPLES.parent / "sdk_samples" / "exec_0000.ndjson").read_bytes()
     body = legacy + sdk + legacy[: len(legacy) // 2].rsplit(b"\n", 1)[0] + b"\n" + sdk

@@ -121,6 +121,7 @@ class _SdkEvent(msgspec.Struct):
 
 _SDK_DECODER = msgspec.json.Decoder(_SdkEvent)
 _OPEN_SDK_WORKFLOW_STATES = SDK_WORKFLOW_STATES - TERMINAL_STATES
+_EXECUTION_ID_KEY = b'"execution_id"'
 # An escaped NUL is the one thing msgspec lets into a string that an index column cannot hold.
 _ESCAPED_NUL = b"\\u0000"
 
@@ -141,6 +142,14 @@ def _decoded(decoder: msgspec.json.Decoder[Any], data: bytes) -> tuple[Any, str]
         return None
 
 
+def read_clean_line(position: int, data: bytes) -> ParsedEvent | None:
+    """The event of a clean line of either stream, exactly as the exact path would read it; else
+    None. A legacy envelope names its execution_id, an SDK-style event never: one search spares
+    most lines the other shape's decode (a line that misleads it only costs the second decode)."""
+    legacy = _EXECUTION_ID_KEY in data and read_clean_event(position, data)
+    return legacy or read_clean_sdk_event(position, data)
+
+
 def read_clean_event(position: int, data: bytes) -> ParsedEvent | None:
     """The event of a clean legacy line, exactly as the exact path would read it; else None."""
     decoded = _decoded(_DECODER, data)
@@ -157,18 +166,16 @@ def read_clean_event(position: int, data: bytes) -> ParsedEvent | None:
             if payload.type not in NODE_TYPES:
                 return None
             node_type = payload.type
-        ts = fields.ts
         ts_us = None
+        if fields.ts is not None:
+            ts_us = _aware_us(fields.ts)
+            if ts_us is None:
+                return None
     else:
         if state not in _OPEN_WORKFLOW_STATES or fields.ts is None:
             return None
-        node_type, ts = None, fields.ts
-    if ts is not None:
-        try:
-            ts_us, naive = parse_ts_us(ts)
-        except TimestampError:
-            return None
-        if naive:
+        node_type, ts_us = None, _aware_us(fields.ts)
+        if ts_us is None:
             return None
     # In field order, positionally (see recorder.model.events).
     return ParsedEvent(
@@ -185,9 +192,10 @@ def read_clean_sdk_event(position: int, data: bytes) -> ParsedEvent | None:
     if decoded is None:
         return None
     event, text = decoded
-    # The chain, nearest first: its outermost WORKFLOW is the root, its nearest release tag the deployment.
+    # The chain, nearest first: its outermost WORKFLOW is the root. (Every context's external_id is
+    # held to the index's rules by the struct, the release tag's among them.)
     around = event.parent
-    root_workflow = release = None
+    root_workflow = None
     context, depth = around, 0
     while context is not None:
         depth += 1
@@ -195,8 +203,6 @@ def read_clean_sdk_event(position: int, data: bytes) -> ParsedEvent | None:
             return None  # walked only so far by the exact path
         if context.type == "WORKFLOW":
             root_workflow = context
-        elif context.type == "WORKFLOW_RELEASE_TAG" and release is None:
-            release = context
         context = context.parent
     name, payload = event.name, event.body
     if root_workflow is None:  # the root workflow's own event (a node outside any is the exact path's)
@@ -228,15 +234,21 @@ def read_clean_sdk_event(position: int, data: bytes) -> ParsedEvent | None:
     return _sdk_event(position, event, text, execution_id, event_type, state, definition.id, event.span_id, node_type, source)
 
 
+def _aware_us(ts: str) -> int | None:
+    """A timestamp with an offset in epoch microseconds; None for one the exact path flags (bad or naive)."""
+    try:
+        ts_us, naive = parse_ts_us(ts)
+    except TimestampError:
+        return None
+    return None if naive else ts_us
+
+
 def _sdk_event(
     position: int, event: _SdkEvent, text: str, execution_id: str, event_type: str, state: str,
     node_id: str | None, node_result_id: str | None, node_type: str | None, source: str | None,
 ) -> ParsedEvent | None:
-    try:
-        ts_us, naive = parse_ts_us(event.timestamp)
-    except TimestampError:
-        return None
-    if naive:
+    ts_us = _aware_us(event.timestamp)
+    if ts_us is None:
         return None
     return ParsedEvent(
         position, execution_id, event_type, state, ts_us, event.id, node_id, node_result_id, node_type, source, (),

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from recorder.model import sdk_events
-from recorder.model.clean_lines import read_clean_event, read_clean_sdk_event
+from recorder.model.clean_lines import read_clean_line
 from recorder.model.exact_json import load_json
 from recorder.model.indexed import (
     MAX_EXTERNAL_ID_LENGTH,
@@ -31,18 +31,11 @@ from recorder.model.lines import RawLine
 from recorder.model.vocabulary import NODE_STATES, NODE_TYPES, TERMINAL_STATES, VALUE_TYPES, WORKFLOW_STATES, Flag, StreamShape
 
 
-_EXECUTION_ID_KEY = b'"execution_id"'
-
-
 def parse_line(line: RawLine) -> ParsedEvent | RejectedLine | None:
     """Classify one line; None for a blank line (framing, not data). A clean event of either stream
     (most lines) is read by a typed fast path (recorder.model.clean_lines); every other line, and any
     a fast path is unsure of, exactly."""
-    data = line.data
-    # A legacy envelope names its execution_id, an SDK-style event never: one search spares most
-    # lines the other shape's decode (a line that misleads it only costs the second decode).
-    legacy = _EXECUTION_ID_KEY in data and read_clean_event(line.position, data)
-    event = legacy or read_clean_sdk_event(line.position, data)
+    event = read_clean_line(line.position, line.data)
     return event if event is not None else parse_line_exactly(line)
 
 

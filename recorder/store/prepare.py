@@ -18,11 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from recorder.model.clean_lines import read_clean_event, read_clean_sdk_event
+from recorder.model.clean_lines import read_clean_line
 from recorder.model.events import ParsedEvent, RejectedLine, parse_line, parse_line_exactly
 from recorder.model.facts import ExecutionFacts
 from recorder.model.lines import RawLine
-from recorder.model.vocabulary import StreamShape
 from recorder.store.body_blocks import Block
 from recorder.store.event_rows import event_row
 from recorder.store.span_drafts import SpanDraft, SpanDrafts
@@ -100,7 +99,6 @@ class LinePreparer:
             state.drafts = SpanDrafts()
         self._state = state
         self._batch = PreparedBatch(drafts={} if state.spans else None)
-        self._sdk_stream = False  # whether the last event came on the v2 stream (add_block's fast path)
 
     @property
     def state(self) -> PreparerState:
@@ -123,16 +121,12 @@ class LinePreparer:
         state, batch = self._state, self._batch
         received_at_us, block_id = block.received_at_us, block.block_id
         position, last, end = state.next_position, len(lines) - 1, 0
-        sdk_stream = self._sdk_stream
         for index, text in enumerate(lines):
             end += len(text) + 1
             terminated = terminated_last or index != last
-            # parse_line's steps, the fast one (the shape the stream's last event came in: the
-            # other's would decline the line after reading it) without the RawLine only the exact one reads.
-            fast = read_clean_sdk_event(position, text) if sdk_stream else read_clean_event(position, text)
-            parsed = fast or parse_line_exactly(RawLine(position, text, terminated))
+            # parse_line's two steps, the fast one without the RawLine only the exact one reads.
+            parsed = read_clean_line(position, text) or parse_line_exactly(RawLine(position, text, terminated))
             if parsed.__class__ is ParsedEvent:
-                sdk_stream = parsed.shape is StreamShape.SDK  # type: ignore[union-attr]
                 self._take_event(parsed, received_at_us)  # type: ignore[arg-type]
             elif parsed is None:
                 if text:
@@ -142,7 +136,6 @@ class LinePreparer:
             if parsed is not None and on_parsed is not None:
                 on_parsed(parsed)
             position += 1
-        self._sdk_stream = sdk_stream
         if lines:
             state.next_position, state.ends_with_newline = position, terminated_last
         state.last_block_id = block_id
