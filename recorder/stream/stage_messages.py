@@ -24,7 +24,8 @@ READY = "ready"
 HINT = "hint"
 # Parent to worker: the body ended; worker to parent: that was the last batch.
 END = "end"
-# The worker sends a batch once it holds this many lines, at the latest.
+# The worker sends a batch once a block brings it to at least this many lines (a block is whole:
+# from a 1 MiB read, ~1,500 lines; a live stream's blocks are a few lines each).
 BATCH_LINES = 512
 
 
